@@ -1,0 +1,290 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""One typed configuration for every stage of stal_ros (stdlib only).
+
+Each stage has a frozen dataclass whose fields carry their default, a description and the
+accepted range or choices (``param(...)``).  Validation happens in ``__post_init__`` so an
+invalid value can never exist in a config object; the error names the dotted parameter
+(``tubes.iou_threshold``), the value and what was expected.  ROS parameters, training YAML
+files and tests all build these classes; none of them re-states a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+import math
+import types
+import typing
+from typing import Any, ClassVar, Mapping
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names parameter, value and expectation."""
+
+
+def param(default: Any = dataclasses.MISSING, description: str = '', *,
+          ge: float | None = None, gt: float | None = None,
+          le: float | None = None, lt: float | None = None,
+          choices: tuple | None = None, read_only: bool = False,
+          default_factory: Any = dataclasses.MISSING) -> Any:
+    """Declare a config field with its description and constraints.
+
+    ``read_only`` marks parameters whose change needs a restart (the node declares them
+    read-only); ranges are inclusive (``ge``/``le``) or exclusive (``gt``/``lt``).
+    """
+    meta = {'description': description, 'ge': ge, 'gt': gt, 'le': le, 'lt': lt,
+            'choices': choices, 'read_only': read_only}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    """Check ``value`` against a (resolved) field annotation, strictly (bool is not int)."""
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if origin is tuple:
+        args = typing.get_args(annotation)
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return len(args) == len(value) and all(_type_ok(v, a) for v, a in zip(value, args))
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def _describe(annotation: Any) -> str:
+    return getattr(annotation, '__name__', None) or str(annotation).replace('typing.', '')
+
+
+class ConfigBase:
+    """Mixin for the frozen config dataclasses: validation, dict round trip, descriptions.
+
+    Subclasses set ``SECTION`` (the dotted prefix of their parameters, e.g. ``'tubes'``) and
+    may override ``check()`` for cross-field rules (raise ``ConfigError`` via ``self.fail``).
+    """
+
+    SECTION: ClassVar[str] = ''
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            value = getattr(self, f.name)
+            name = self.qualified(f.name)
+            annotation = hints[f.name]
+            # YAML and ROS hand over lists where the dataclass wants tuples, ints for floats.
+            if isinstance(value, list) and typing.get_origin(annotation) is tuple:
+                value = tuple(value)
+                object.__setattr__(self, f.name, value)
+            if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                object.__setattr__(self, f.name, value)
+            if isinstance(value, ConfigBase):
+                continue
+            if not _type_ok(value, annotation):
+                raise ConfigError(f'{name} = {value!r}: expected {_describe(annotation)}, '
+                                  f'got {type(value).__name__}')
+            self._check_constraints(name, value, f.metadata)
+        self.check()
+
+    @staticmethod
+    def _check_constraints(name: str, value: Any, meta: Mapping[str, Any]) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f'{name} = {value!r}: expected a finite number')
+        choices = meta.get('choices')
+        if choices is not None:
+            items = value if isinstance(value, tuple) else (value,)
+            for item in items:
+                if item not in choices:
+                    raise ConfigError(f'{name} = {value!r}: expected one of {list(choices)}')
+        bounds = [('ge', lambda v, b: v >= b, '>='), ('gt', lambda v, b: v > b, '>'),
+                  ('le', lambda v, b: v <= b, '<='), ('lt', lambda v, b: v < b, '<')]
+        numbers = value if isinstance(value, tuple) else (value,)
+        for key, ok, sign in bounds:
+            bound = meta.get(key)
+            if bound is None:
+                continue
+            for v in numbers:
+                if isinstance(v, (int, float)) and not ok(v, bound):
+                    raise ConfigError(f'{name} = {value!r}: expected a value {sign} {bound}')
+
+    def check(self) -> None:
+        """Cross-field validation; override in subclasses."""
+
+    def qualified(self, name: str) -> str:
+        """Return the dotted parameter name of field ``name``."""
+        return f'{self.SECTION}.{name}' if self.SECTION else name
+
+    def fail(self, name: str, expectation: str) -> None:
+        """Raise a ``ConfigError`` for field ``name`` with the given expectation."""
+        raise ConfigError(f'{self.qualified(name)} = {getattr(self, name)!r}: {expectation}')
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples become lists) suitable for YAML and checkpoints."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, ConfigBase):
+                out[f.name] = value.to_dict()
+            elif isinstance(value, tuple):
+                out[f.name] = list(value)
+            else:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> 'ConfigBase':
+        """Build from a nested dict; unknown keys raise ``ConfigError`` naming them."""
+        data = dict(data or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            prefix = f'{cls.SECTION}.' if cls.SECTION else ''
+            raise ConfigError(f'unknown parameter(s) {[prefix + k for k in unknown]}: '
+                              f'expected some of {sorted(prefix + k for k in known)}')
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for name, value in data.items():
+            sub = hints[name]
+            if isinstance(sub, type) and issubclass(sub, ConfigBase):
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f'{sub.SECTION} = {value!r}: expected a mapping')
+                value = sub.from_dict(value)
+            kwargs[name] = value
+        return cls(**kwargs)
+
+    @classmethod
+    def describe(cls) -> dict[str, dict[str, Any]]:
+        """Flat ``{dotted name: {default, description, constraints...}}`` for every leaf."""
+        out: dict[str, dict[str, Any]] = {}
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            sub = hints[f.name]
+            if isinstance(sub, type) and issubclass(sub, ConfigBase):
+                out.update(sub.describe())
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = None
+            name = f'{cls.SECTION}.{f.name}' if cls.SECTION else f.name
+            out[name] = dict(f.metadata, default=default, type=_describe(hints[f.name]))
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# ⑦ Online tubes (ROAD, Singh et al. 2017) and their offline post-processing for evaluation.
+# --------------------------------------------------------------------------------------------
+
+EDGE_COSTS = ('score', 'scrSim', 'scrMinusSim')
+
+
+@dataclass(frozen=True)
+class TubeConfig(ConfigBase):
+    """Online tube linking, per camera and per class (ROAD §3, paper §4.7)."""
+
+    SECTION: ClassVar[str] = 'tubes'
+
+    score_threshold: float = param(
+        0.01, 'Boxes of a class with a score at or below this are ignored by the linker '
+        '(ROAD uses 0.001 for evaluation; live use wants fewer short tubes).', ge=0.0, le=1.0)
+    nms_iou: float = param(0.45, 'IoU of the per-class NMS applied before linking.',
+                           gt=0.0, le=1.0)
+    top_k: int = param(10, 'Boxes kept per class and frame after NMS.', ge=1)
+    iou_threshold: float = param(
+        0.1, 'A live tube may only take a box whose IoU with its last box is at least this.',
+        ge=0.0, le=1.0)
+    edge_cost: str = param(
+        'score', "Edge score used to pick a tube's box: 'score' (box score), 'scrSim' "
+        "(1 - L2 distance of class-score vectors) or 'scrMinusSim' (their sum).",
+        choices=EDGE_COSTS)
+    jump_gap: int = param(
+        3, 'A tube unmatched for more than this many consecutive frames finishes.', ge=0)
+    score_window: int = param(
+        5, 'Live tubes are ordered by the mean of their last this-many box scores.', ge=1)
+    max_history: int = param(
+        300, 'Most recent per-frame entries kept per tube (bounds memory and message size).',
+        ge=1)
+    min_publish_length: int = param(
+        1, 'Tubes shorter than this many frames are tracked but not reported as active.', ge=1)
+
+
+@dataclass(frozen=True)
+class TrimConfig(ConfigBase):
+    """Offline tube post-processing for evaluation (ROAD's two-label Viterbi + min length)."""
+
+    SECTION: ClassVar[str] = 'trim'
+
+    enabled: bool = param(True, 'Trim tubes temporally with the two-label Viterbi.')
+    alpha: float = param(3.0, 'Label-switch penalty of the Viterbi (ROAD uses 3 or 5).', ge=0.0)
+    min_length: int = param(8, 'Tubes shorter than this many frames are dropped.', ge=1)
+
+
+# --------------------------------------------------------------------------------------------
+# ① Frames and ② flow subnet (paper §3.1-3.2).
+# --------------------------------------------------------------------------------------------
+
+FLOW_KINDS = ('pwc', 'dis', 'farneback')
+DIS_PRESETS = ('ultrafast', 'fast', 'medium')
+FRAME_MODES = ('causal', 'centred')
+
+
+@dataclass(frozen=True)
+class FramesConfig(ConfigBase):
+    """Which frames form a clip (paper §3: K consecutive frames)."""
+
+    SECTION: ClassVar[str] = 'frames'
+
+    num_frames: int = param(3, 'K, frames per clip (the paper uses 3).', ge=2, read_only=True)
+    mode: str = param(
+        'causal', "'causal': frames t-K+1..t, localise t (no latency). 'centred': the paper's "
+        't-1, t, t+1 for K=3, localise the middle frame, which is reported (K-1)//2 frames '
+        'late.', choices=FRAME_MODES, read_only=True)
+
+
+@dataclass(frozen=True)
+class FlowConfig(ConfigBase):
+    """Optical-flow subnet applied to each adjacent pair of the clip (paper §3.1)."""
+
+    SECTION: ClassVar[str] = 'detector.flow'
+
+    kind: str = param('pwc', "'pwc' (learned PWC-Net, trained end to end) or a classical "
+                      "OpenCV flow: 'dis' or 'farneback' (not learned, CPU).",
+                      choices=FLOW_KINDS, read_only=True)
+    input_size: tuple[int, int] = param(
+        (320, 320), 'Height, width the frames are resized to for the flow (multiples of 64 '
+        'for PWC-Net; paper: 320x320).', ge=64, read_only=True)
+    pyramid_channels: tuple[int, ...] = param(
+        (16, 32, 64, 96, 128, 196), 'PWC-Net feature-pyramid channels, finest level first '
+        '(6 levels in the paper).', ge=1, read_only=True)
+    search_range: int = param(4, 'PWC-Net cost-volume search range d (displacements -d..d).',
+                              ge=1, le=8, read_only=True)
+    context_network: bool = param(True, 'Refine the final PWC-Net flow with the dilated '
+                                  'context network.', read_only=True)
+    dis_preset: str = param('fast', 'OpenCV DIS preset when kind is dis.',
+                            choices=DIS_PRESETS, read_only=True)
+    loss_weights: tuple[float, ...] = param(
+        (0.32, 0.08, 0.02, 0.01, 0.005), 'Multiscale flow-loss weights alpha_i, finest '
+        'estimated level first (paper eq. 1).', ge=0.0)
+
+    def check(self) -> None:
+        """PWC-Net halves the resolution once per pyramid level."""
+        if self.kind == 'pwc':
+            step = 2 ** len(self.pyramid_channels)
+            if any(s % step for s in self.input_size):
+                self.fail('input_size', f'expected multiples of {step} for a '
+                          f'{len(self.pyramid_channels)}-level PWC-Net')
