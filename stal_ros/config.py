@@ -247,7 +247,7 @@ FRAME_MODES = ('causal', 'centred')
 class FramesConfig(ConfigBase):
     """Which frames form a clip (paper §3: K consecutive frames)."""
 
-    SECTION: ClassVar[str] = 'frames'
+    SECTION: ClassVar[str] = 'detector.frames'
 
     num_frames: int = param(3, 'K, frames per clip (the paper uses 3).', ge=2, read_only=True)
     mode: str = param(
