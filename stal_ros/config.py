@@ -288,3 +288,173 @@ class FlowConfig(ConfigBase):
             if any(s % step for s in self.input_size):
                 self.fail('input_size', f'expected multiples of {step} for a '
                           f'{len(self.pyramid_channels)}-level PWC-Net')
+
+
+# --------------------------------------------------------------------------------------------
+# ③ Backbone, ④ fusion, ⑤ head and priors, ⑥ post-processing, and the detector that holds
+# them (paper §3.3-3.4).
+# --------------------------------------------------------------------------------------------
+
+BACKBONE_KINDS = ('vgg16_rfb', 'lite')
+FUSION_KINDS = ('concat', 'sum', 'average', 'stfp', 'none')
+PRECISIONS = ('fp32', 'fp16', 'bf16')
+NUM_SCALES = 6
+# Smallest square input for which every one of the six maps has at least one cell.  For
+# vgg16_rfb the last two RFB-Net layers are unpadded 3x3 convs (5 -> 3 -> 1 at 300), which
+# needs a 268-pixel input; the lite backbone halves with padded stride-2 convs only.
+MIN_INPUT_SIZE = {'vgg16_rfb': 268, 'lite': 32}
+UCF101_24_CLASSES = (
+    'Basketball', 'BasketballDunk', 'Biking', 'CliffDiving', 'CricketBowling', 'Diving',
+    'Fencing', 'FloorGymnastics', 'GolfSwing', 'HorseRiding', 'IceDancing', 'LongJump',
+    'PoleVault', 'RopeClimbing', 'SalsaSpin', 'SkateBoarding', 'Skiing', 'Skijet',
+    'SoccerJuggling', 'Surfing', 'TennisSwing', 'TrampolineJumping', 'VolleyballSpiking',
+    'WalkingWithDog')
+
+
+@dataclass(frozen=True)
+class BackboneConfig(ConfigBase):
+    """The backbone shared by the RGB and the flow path (paper §3.3.1-3.3.2)."""
+
+    SECTION: ClassVar[str] = 'detector.backbone'
+
+    kind: str = param(
+        'vgg16_rfb', "'vgg16_rfb': DeepLab-VGG16 + RFB-Net extra layers, six maps with "
+        "{512, 1024, 512, 256, 256, 256} channels (the paper). 'lite': depthwise-separable "
+        'network with the same six-scale interface for CPU robots.', choices=BACKBONE_KINDS,
+        read_only=True)
+    width: float = param(
+        1.0, 'Channel multiplier applied to every layer (1.0 = the paper for vgg16_rfb; '
+        'lite at 1.0 has {128, 256, 256, 128, 128, 128} output channels).', gt=0.0, le=4.0,
+        read_only=True)
+    batch_norm: bool = param(
+        False, 'Batch norm after every VGG conv (the paper has none; lite always uses it).',
+        read_only=True)
+
+
+@dataclass(frozen=True)
+class FusionConfig(ConfigBase):
+    """Multiscale fusion of the RGB and flow feature maps (paper §3.3.3, Table 2, eq. 7)."""
+
+    SECTION: ClassVar[str] = 'detector.fusion'
+
+    kind: str = param(
+        'concat', "'concat' (M-Concat, the paper's default), 'sum' (M-Sum), 'average' "
+        "(M-Average), 'stfp' (top-down pyramid, eq. 7) or 'none' (RGB only; the flow subnet is "
+        'not run).', choices=FUSION_KINDS, read_only=True)
+
+
+@dataclass(frozen=True)
+class HeadConfig(ConfigBase):
+    """SSD/RFB default boxes and prediction head (paper §3.4; SSD300/RFB300 priors)."""
+
+    SECTION: ClassVar[str] = 'detector.head'
+
+    scales: tuple[float, ...] = param(
+        (0.1, 0.2, 0.37, 0.54, 0.71, 0.88, 1.05), 'Prior sizes as a fraction of the input '
+        'side, one per scale plus one (SSD300 min/max sizes 30, 60, ..., 315 over 300); scale '
+        'i has square priors s_i and sqrt(s_i * s_i+1).', gt=0.0, read_only=True)
+    aspect_ratios: tuple[float, ...] = param(
+        (2.0, 3.0), 'Extra aspect ratios r >= 1 (each adds a box of ratio r and one of 1/r); '
+        'scale i uses the first ratios_per_scale[i] of them.', ge=1.0, read_only=True)
+    ratios_per_scale: tuple[int, ...] = param(
+        (2, 2, 2, 2, 1, 1), 'How many of aspect_ratios each of the six scales uses (RFB300: '
+        '2, 2, 2, 2, 1, 1; SSD300: 1, 2, 2, 2, 1, 1).', ge=0, read_only=True)
+    variances: tuple[float, float] = param(
+        (0.1, 0.2), 'Box-encoding variances for centre and size (SSD).', gt=0.0,
+        read_only=True)
+    clip_priors: bool = param(True, 'Clip the default boxes to the image.', read_only=True)
+
+    def check(self) -> None:
+        """One scale per backbone map, increasing sizes, enough ratios."""
+        if len(self.scales) != NUM_SCALES + 1:
+            self.fail('scales', f'expected {NUM_SCALES + 1} values (one per scale plus one), '
+                      f'got {len(self.scales)}')
+        if any(b <= a for a, b in zip(self.scales, self.scales[1:])):
+            self.fail('scales', 'expected strictly increasing values')
+        if len(self.ratios_per_scale) != NUM_SCALES:
+            self.fail('ratios_per_scale', f'expected {NUM_SCALES} values (one per scale), '
+                      f'got {len(self.ratios_per_scale)}')
+        if max(self.ratios_per_scale) > len(self.aspect_ratios):
+            self.fail('ratios_per_scale', f'expected values <= {len(self.aspect_ratios)}, the '
+                      'number of aspect_ratios')
+
+    def ratios(self, scale: int) -> tuple[float, ...]:
+        """Return the extra aspect ratios of scale ``scale``."""
+        return self.aspect_ratios[:self.ratios_per_scale[scale]]
+
+    def priors_per_cell(self) -> tuple[int, ...]:
+        """Return A per scale: two squares plus two boxes per extra aspect ratio."""
+        return tuple(2 + 2 * n for n in self.ratios_per_scale)
+
+
+@dataclass(frozen=True)
+class PostprocessConfig(ConfigBase):
+    """Decoding of the head outputs into per-frame detections (SSD's Detect)."""
+
+    SECTION: ClassVar[str] = 'detector.postprocess'
+
+    score_threshold: float = param(
+        0.01, 'Class scores at or below this are discarded before NMS.', ge=0.0, lt=1.0)
+    nms_iou: float = param(0.45, 'IoU threshold of the per-class NMS.', gt=0.0, le=1.0)
+    pre_nms_top_k: int = param(200, 'Highest-scoring candidates per class entering NMS.',
+                               ge=1)
+    top_k: int = param(20, 'Boxes kept per class after NMS.', ge=1)
+    max_detections: int = param(100, 'Boxes kept per image, highest scores first.', ge=1)
+
+
+@dataclass(frozen=True)
+class DetectorConfig(ConfigBase):
+    """The whole frame-level detector: flow subnet, backbone, fusion, head (paper §3)."""
+
+    SECTION: ClassVar[str] = 'detector'
+
+    frames: FramesConfig = param(default_factory=FramesConfig)
+    flow: FlowConfig = param(default_factory=FlowConfig)
+    backbone: BackboneConfig = param(default_factory=BackboneConfig)
+    fusion: FusionConfig = param(default_factory=FusionConfig)
+    head: HeadConfig = param(default_factory=HeadConfig)
+    postprocess: PostprocessConfig = param(default_factory=PostprocessConfig)
+    input_size: int = param(
+        300, 'Side S of the square network input; every camera image is resized to S x S '
+        '(SSD300 / the paper: 300). Priors follow the actual feature-map sizes.', ge=32,
+        read_only=True)
+    class_names: tuple[str, ...] = param(
+        UCF101_24_CLASSES, 'Foreground action classes (K - 1 of them; default UCF101-24).',
+        read_only=True)
+    rgb_mean: tuple[float, float, float] = param(
+        (0.485, 0.456, 0.406), 'Mean subtracted from RGB frames in [0, 1].', ge=0.0, le=1.0,
+        read_only=True)
+    rgb_std: tuple[float, float, float] = param(
+        (0.229, 0.224, 0.225), 'Standard deviation dividing RGB frames in [0, 1].', gt=0.0,
+        read_only=True)
+    device: str = param('auto', "'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'.",
+                        read_only=True)
+    precision: str = param(
+        'fp32', "'fp32', 'fp16' (CUDA only) or 'bf16' autocast for inference.",
+        choices=PRECISIONS, read_only=True)
+    channels_last: bool = param(False, 'Use the channels_last memory format (faster convs on '
+                                'recent GPUs).', read_only=True)
+
+    def check(self) -> None:
+        """Cross-field rules: input size per backbone, classes, device and precision."""
+        minimum = MIN_INPUT_SIZE[self.backbone.kind]
+        if self.input_size < minimum:
+            self.fail('input_size', f'expected >= {minimum} for backbone '
+                      f'{self.backbone.kind!r} (six feature maps of at least one cell)')
+        if not self.class_names:
+            self.fail('class_names', 'expected at least one class')
+        if len(set(self.class_names)) != len(self.class_names):
+            self.fail('class_names', 'expected unique names')
+        if any(not name for name in self.class_names):
+            self.fail('class_names', 'expected non-empty names')
+        device = self.device
+        if not (device in ('auto', 'cpu', 'cuda') or
+                (device.startswith('cuda:') and device[5:].isdigit())):
+            self.fail('device', "expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        if self.precision == 'fp16' and device == 'cpu':
+            self.fail('precision', "expected 'fp32' or 'bf16' on device 'cpu' (fp16 needs CUDA)")
+
+    @property
+    def num_classes(self) -> int:
+        """Return K, the number of classes including background (index 0)."""
+        return len(self.class_names) + 1
