@@ -1,0 +1,185 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""Training losses: SSD MultiBox loss and the total loss of paper eq. 8.
+
+L = L_conf + L_reg + w_flow * L_flow (eq. 8, w_flow = 1 in the paper):
+
+* matching (SSD): each prior takes the ground-truth box it overlaps most; it is positive when
+  that IoU is >= 0.5; every ground-truth box also claims its best prior, whatever the IoU.
+* L_reg: smooth L1 (beta 1) on the encoded offsets (variances 0.1/0.2) of positives.
+* L_conf: softmax cross-entropy on positives and on the hardest negatives, 3 per positive
+  (hard-negative mining); both terms are divided by the number of positives in the batch.
+* L_flow: the flow subnet's multiscale loss (paper eq. 1, ``flow_loss.multiscale_flow_loss``)
+  summed over the K - 1 frame pairs that have ground-truth flow; added only when the flow
+  subnet is learned and ground truth is given.
+
+Targets: per image, boxes (G, 4) xyxy normalised to [0, 1] of the network input and labels
+(G,) int64 foreground class index in [0, K - 1); the loss adds 1 (0 is background).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import nn, Tensor
+import torch.nn.functional as F
+
+from stal_ros.net.boxes import cxcywh_to_xyxy, encode, iou
+from stal_ros.net.flow_loss import multiscale_flow_loss
+
+
+def match(gt_boxes: Tensor, gt_labels: Tensor, priors: Tensor, threshold: float,
+          variances: Sequence[float]) -> tuple[Tensor, Tensor]:
+    """Match one image's ground truth to the priors (SSD).
+
+    Args:
+        gt_boxes: (G, 4) normalised xyxy.
+        gt_labels: (G,) int64 foreground index in [0, K - 1).
+        priors: (P, 4) normalised cxcywh.
+        threshold: IoU at or above which a prior is positive.
+        variances: encoding variances.
+
+    Returns:
+        loc_target (P, 4) encoded offsets, conf_target (P,) int64 class (0 = background).
+
+    """
+    num_priors = priors.shape[0]
+    if gt_boxes.numel() == 0:
+        return priors.new_zeros(num_priors, 4), torch.zeros(num_priors, dtype=torch.long,
+                                                            device=priors.device)
+    overlaps = iou(gt_boxes, cxcywh_to_xyxy(priors))                     # (G, P)
+    best_gt_overlap, best_gt = overlaps.max(dim=0)                       # (P,)
+    best_prior = overlaps.argmax(dim=1)                                  # (G,)
+    # Each ground truth keeps its best prior, later boxes winning ties (as SSD's loop does).
+    for g in range(gt_boxes.shape[0]):
+        best_gt[best_prior[g]] = g
+    best_gt_overlap = best_gt_overlap.index_fill(0, best_prior, 2.0)
+    conf_target = gt_labels[best_gt].long() + 1
+    conf_target[best_gt_overlap < threshold] = 0
+    loc_target = encode(gt_boxes[best_gt], priors, variances)
+    return loc_target, conf_target
+
+
+class MultiBoxLoss(nn.Module):
+    """SSD MultiBox loss: smooth L1 on positives, CE with hard-negative mining."""
+
+    def __init__(self, variances: Sequence[float] = (0.1, 0.2), iou_threshold: float = 0.5,
+                 neg_pos_ratio: int = 3) -> None:
+        super().__init__()
+        if not 0.0 < iou_threshold <= 1.0:
+            raise ValueError(f'MultiBoxLoss: expected iou_threshold in (0, 1], got '
+                             f'{iou_threshold}')
+        if neg_pos_ratio < 0:
+            raise ValueError(f'MultiBoxLoss: expected neg_pos_ratio >= 0, got {neg_pos_ratio}')
+        self.variances = tuple(variances)
+        self.iou_threshold = iou_threshold
+        self.neg_pos_ratio = neg_pos_ratio
+
+    def forward(self, loc: Tensor, conf: Tensor, priors: Tensor,
+                targets: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        """Loss of a batch.
+
+        Args:
+            loc: (N, P, 4) predicted offsets.
+            conf: (N, P, K) class logits.
+            priors: (P, 4) normalised cxcywh.
+            targets: N pairs (boxes (G, 4) normalised xyxy, labels (G,) foreground index).
+
+        Returns:
+            (L_reg, L_conf), each a scalar divided by the number of positives (at least 1).
+
+        """
+        n, p, k = conf.shape
+        if loc.shape != (n, p, 4) or priors.shape != (p, 4):
+            raise ValueError(f'MultiBoxLoss: expected loc (N, P, 4), conf (N, P, K), priors '
+                             f'(P, 4); got {tuple(loc.shape)}, {tuple(conf.shape)}, '
+                             f'{tuple(priors.shape)}')
+        if len(targets) != n:
+            raise ValueError(f'MultiBoxLoss: expected {n} targets, got {len(targets)}')
+        loc_t, conf_t = [], []
+        priors = priors.float()
+        for i, (boxes, labels) in enumerate(targets):
+            boxes = torch.as_tensor(boxes, dtype=torch.float32, device=loc.device)
+            labels = torch.as_tensor(labels, dtype=torch.long, device=loc.device)
+            if boxes.numel() and (boxes.dim() != 2 or boxes.shape[1] != 4):
+                raise ValueError(f'MultiBoxLoss: targets[{i}] boxes: expected (G, 4), got '
+                                 f'{tuple(boxes.shape)}')
+            if labels.shape != boxes.shape[:1] and boxes.numel():
+                raise ValueError(f'MultiBoxLoss: targets[{i}] labels: expected '
+                                 f'({boxes.shape[0]},), got {tuple(labels.shape)}')
+            if labels.numel() and (labels.min() < 0 or labels.max() >= k - 1):
+                raise ValueError(f'MultiBoxLoss: targets[{i}] labels: expected foreground '
+                                 f'indices in [0, {k - 1}), got {labels.tolist()}')
+            lt, ct = match(boxes.reshape(-1, 4), labels.reshape(-1), priors,
+                           self.iou_threshold, self.variances)
+            loc_t.append(lt)
+            conf_t.append(ct)
+        loc_target = torch.stack(loc_t)                                    # (N, P, 4)
+        conf_target = torch.stack(conf_t)                                  # (N, P)
+        positive = conf_target > 0
+        num_pos = positive.sum(dim=1, keepdim=True)                        # (N, 1)
+        normaliser = num_pos.sum().clamp_min(1).float()
+
+        loss_reg = F.smooth_l1_loss(loc.float()[positive], loc_target[positive],
+                                    reduction='sum')
+        ce = F.cross_entropy(conf.float().reshape(-1, k), conf_target.reshape(-1),
+                             reduction='none').view(n, p)                  # (N, P)
+        # Hard-negative mining: rank negatives by their CE, keep 3 per positive.
+        mining = ce.detach().masked_fill(positive, 0.0)
+        order = mining.argsort(dim=1, descending=True)
+        rank = order.argsort(dim=1)
+        num_neg = (self.neg_pos_ratio * num_pos).clamp(max=p - 1)
+        negative = (rank < num_neg) & ~positive
+        loss_conf = ce[positive | negative].sum()
+        return loss_reg / normaliser, loss_conf / normaliser
+
+
+class LossTerms(NamedTuple):
+    """Terms of eq. 8 (scalars): total = conf + reg + flow_weight * flow."""
+
+    total: Tensor
+    conf: Tensor
+    reg: Tensor
+    flow: Tensor
+
+
+class DetectionLoss(nn.Module):
+    """Total loss of eq. 8 on a ``DetectorOutput``; the flow term needs ground-truth flow."""
+
+    def __init__(self, variances: Sequence[float] = (0.1, 0.2),
+                 flow_level_weights: Sequence[float] = (0.32, 0.08, 0.02, 0.01, 0.005),
+                 flow_weight: float = 1.0, iou_threshold: float = 0.5,
+                 neg_pos_ratio: int = 3) -> None:
+        super().__init__()
+        self.multibox = MultiBoxLoss(variances, iou_threshold, neg_pos_ratio)
+        self.flow_level_weights = tuple(flow_level_weights)
+        self.flow_weight = float(flow_weight)
+
+    def forward(self, output: 'object', targets: Sequence[tuple[Tensor, Tensor]],
+                gt_flows: Sequence[Tensor | None] | None = None) -> LossTerms:
+        """Loss of a batch.
+
+        Args:
+            output: ``detector.DetectorOutput`` (loc (N, P, 4), conf (N, P, K), motion,
+                priors (P, 4)).
+            targets: N pairs (boxes (G, 4) normalised xyxy, labels (G,)).
+            gt_flows: optional T - 1 ground-truth flows (N, 2, H, W) (or None for a pair
+                without one), oldest pair first, in the convention of ``flow_loss``.
+
+        Returns:
+            ``LossTerms``; ``flow`` is 0 without ground truth or with a classical flow.
+
+        """
+        reg, conf = self.multibox(output.loc, output.conf, output.priors, targets)
+        flow = reg.new_zeros(())
+        motion = output.motion
+        if gt_flows is not None and motion is not None:
+            if len(gt_flows) != len(motion.pyramids):
+                raise ValueError(f'DetectionLoss: expected {len(motion.pyramids)} ground-truth '
+                                 f'flows (one per frame pair), got {len(gt_flows)}')
+            for pyramid, gt in zip(motion.pyramids, gt_flows):
+                if gt is not None and pyramid:
+                    flow = flow + multiscale_flow_loss(pyramid, gt, self.flow_level_weights)
+        total = conf + reg + self.flow_weight * flow
+        return LossTerms(total, conf, reg, flow)
