@@ -1,0 +1,37 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""pip packaging of the ROS-free stal_ros library and its command-line tools.
+
+On a robot, colcon builds this repository through CMakeLists.txt (package.xml declares
+ament_cmake), which also generates the messages. This file serves machines without ROS, such as
+a GPU training server: ``pip install .`` installs the detector, tubes, metrics and the
+command-line tools; the ROS node and message conversions need a ROS 2 environment.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name='stal_ros',
+    version='0.1.0',
+    description='Real-time spatio-temporal action localization (action tubes) for ROS 2',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    packages=find_packages(include=['stal_ros', 'stal_ros.*']),
+    install_requires=[
+        'numpy>=1.24',
+        'opencv-python-headless>=4.8',
+        'PyYAML>=6',
+        'torch>=2.1',
+        'torchvision>=0.16',
+    ],
+    extras_require={
+        'bags': ['rosbags>=0.10'],
+        'test': ['pytest', 'hypothesis'],
+    },
+    entry_points={
+        'console_scripts': [
+            'stal-bench-tubes = stal_ros.bench_tubes:main',
+            'stal-model-stats = stal_ros.model_stats:main',
+        ],
+    },
+)

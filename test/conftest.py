@@ -1,0 +1,25 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""Shared pytest fixtures."""
+
+import os
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def repo() -> pathlib.Path:
+    """Return the repository root."""
+    return REPO
+
+
+@pytest.fixture
+def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Give each DDS test its own ROS domain so concurrent runs never see each other."""
+    domain = 100 + (os.getpid() % 100)
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(domain))
+    monkeypatch.setenv('ROS_LOCALHOST_ONLY', '1')
+    return domain
