@@ -96,7 +96,6 @@ else
   else
     "$PY" -m venv "$VENV"
   fi
-  "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
   mark_done venv "$PY"
 fi
 CLEANUP=''
@@ -120,6 +119,8 @@ else
     echo "only $((avail_kb / 1024)) MB free under $VENV; torch alone needs about 6 GB." >&2
     false
   fi
+  "$VPY" -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel 2>&1 \
+    | { grep -v '^WARNING: Location' || true; }
   args=()
   for r in "${REQS[@]}"; do args+=(-r "$r"); done
   "$VPY" -m pip install -q --disable-pip-version-check "${args[@]}" 2>&1 \

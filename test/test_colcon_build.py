@@ -33,13 +33,15 @@ def test_colcon_build_and_import_from_install_space(repo, tmp_path):
     assert 'Summary: 1 package finished' in build.stdout, build.stdout
 
     # Import from a neutral folder so only the install space can provide the package.
-    script = (
-        'source install/setup.bash && cd / && python -c "'
-        'import stal_ros, stal_ros.config; '
-        'from stal_ros.msg import ActionTube, ActionTubeArray; '
-        'm = ActionTubeArray(tubes=[ActionTube(id=\'cam0/7\', class_name=\'Biking\')]); '
-        'print(stal_ros.__file__); print(stal_ros.config.__file__); '
-        'print(m.tubes[0].id, m.tubes[0].class_name, ActionTube.STATE_FINISHED)"')
+    check = tmp_path / 'check_install.py'
+    check.write_text(
+        'import stal_ros, stal_ros.config\n'
+        'from stal_ros.msg import ActionTube, ActionTubeArray\n'
+        "m = ActionTubeArray(tubes=[ActionTube(id='cam0/7', class_name='Biking')])\n"
+        'print(stal_ros.__file__)\n'
+        'print(stal_ros.config.__file__)\n'
+        'print(m.tubes[0].id, m.tubes[0].class_name, ActionTube.STATE_FINISHED)\n')
+    script = f'source install/setup.bash && cd / && python {check}'
     env = dict(os.environ)
     # Forget the developer overlay: the test must see only the fresh workspace.
     for var in ('COLCON_PREFIX_PATH', 'PYTHONPATH'):
