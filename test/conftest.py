@@ -21,5 +21,6 @@ def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
     """Give each DDS test its own ROS domain so concurrent runs never see each other."""
     domain = 100 + (os.getpid() % 100)
     monkeypatch.setenv('ROS_DOMAIN_ID', str(domain))
-    monkeypatch.setenv('ROS_LOCALHOST_ONLY', '1')
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    monkeypatch.delenv('ROS_LOCALHOST_ONLY', raising=False)
     return domain
