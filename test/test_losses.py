@@ -1,0 +1,123 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""MultiBox loss (matching, smooth L1, 3:1 hard negatives), eq. 8 total, flow freezing."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stal_ros.config import DetectorConfig
+from stal_ros.net.boxes import cxcywh_to_xyxy
+from stal_ros.net.detector import build_detector
+from stal_ros.net.losses import DetectionLoss, match, MultiBoxLoss
+
+PRIORS = torch.tensor([[0.25, 0.25, 0.3, 0.3], [0.75, 0.25, 0.3, 0.3],
+                       [0.25, 0.75, 0.3, 0.3], [0.75, 0.75, 0.3, 0.3],
+                       [0.5, 0.5, 0.9, 0.9]])
+TINY = {'input_size': 64, 'class_names': ['wave', 'walk'],
+        'backbone': {'kind': 'lite', 'width': 0.25},
+        'flow': {'kind': 'dis', 'input_size': [64, 64], 'pyramid_channels': [4, 6, 8],
+                 'search_range': 2}}
+
+
+def test_match_threshold_and_forced_best_prior():
+    gt = torch.cat([cxcywh_to_xyxy(PRIORS[:1]), torch.tensor([[0.7, 0.7, 0.72, 0.72]])])
+    loc_t, conf_t = match(gt, torch.tensor([1, 0]), PRIORS, 0.5, (0.1, 0.2))
+    # Prior 0 equals box 0 (label 1 -> class 2); the tiny box 1 has IoU < 0.5 with every
+    # prior but still claims its best one (prior 3); the rest is background.
+    assert conf_t.tolist() == [2, 0, 0, 1, 0]
+    assert torch.allclose(loc_t[0], torch.zeros(4), atol=1e-6)
+    assert loc_t.shape == (5, 4)
+
+
+def test_match_without_ground_truth_is_all_background():
+    loc_t, conf_t = match(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), PRIORS, 0.5,
+                          (0.1, 0.2))
+    assert conf_t.tolist() == [0] * 5 and torch.count_nonzero(loc_t) == 0
+
+
+def test_hard_negative_mining_three_per_positive():
+    loss = MultiBoxLoss(neg_pos_ratio=3)
+    conf = torch.zeros(1, 5, 3)
+    # Background logits: the lower, the harder the negative (priors 1..4).
+    conf[0, 1:, 0] = torch.tensor([2.0, -1.0, -3.0, 0.0])
+    loc = torch.zeros(1, 5, 4)
+    loc[0, 0] = torch.tensor([1.0, 0.0, 0.0, 0.5])         # error on the positive only
+    loc[0, 1] = 10.0                                         # negatives never regress
+    target = (cxcywh_to_xyxy(PRIORS[:1]), torch.tensor([0]))
+    reg, cls = loss(loc, conf, PRIORS, [target])
+    ce = F.cross_entropy(conf[0], torch.tensor([1, 0, 0, 0, 0]), reduction='none')
+    # Positive (prior 0) + the three hardest negatives (priors 3, 2, 4); prior 1 is left out.
+    assert cls.item() == pytest.approx((ce[0] + ce[3] + ce[2] + ce[4]).item(), rel=1e-5)
+    assert reg.item() == pytest.approx(0.5 + 0.125, rel=1e-5)  # smooth L1: 1 -> 0.5, .5 -> .125
+    assert ce[0].item() == pytest.approx(math.log(3))
+
+
+def test_no_positives_gives_zero_loss_and_bad_targets_fail():
+    loss = MultiBoxLoss()
+    conf, loc = torch.randn(1, 5, 3), torch.randn(1, 5, 4)
+    reg, cls = loss(loc, conf, PRIORS, [(torch.zeros(0, 4), torch.zeros(0))])
+    assert reg.item() == 0 and cls.item() == 0
+    with pytest.raises(ValueError, match=r'labels: expected foreground indices in \[0, 2\)'):
+        loss(loc, conf, PRIORS, [(cxcywh_to_xyxy(PRIORS[:1]), torch.tensor([2]))])
+    with pytest.raises(ValueError, match='expected 1 targets, got 2'):
+        loss(loc, conf, PRIORS, [(torch.zeros(0, 4), torch.zeros(0))] * 2)
+
+
+def _batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    clip = torch.rand(2, 3, 3, 64, 64, generator=g)
+    clip[0, :, :, 10:40, 20:44] = 0.9                      # a bright actor moving right
+    for t in range(3):
+        clip[1, t, :, 30:60, 5 + 4 * t:25 + 4 * t] = 0.1
+    targets = [(torch.tensor([[20 / 64, 10 / 64, 44 / 64, 40 / 64]]), torch.tensor([0])),
+               (torch.tensor([[13 / 64, 30 / 64, 33 / 64, 60 / 64]]), torch.tensor([1]))]
+    return clip, targets
+
+
+def test_loss_falls_by_more_than_half_when_overfitting():
+    torch.manual_seed(0)
+    model = build_detector(DetectorConfig.from_dict(TINY), device='cpu').train()
+    criterion = DetectionLoss()
+    clip, targets = _batch()
+    optimiser = torch.optim.Adam(model.parameters(), lr=5e-3)
+    losses = []
+    for _ in range(20):
+        terms = criterion(model(clip), targets)
+        optimiser.zero_grad()
+        terms.total.backward()
+        optimiser.step()
+        losses.append(terms.total.item())
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert terms.flow.item() == 0.0                          # DIS: nothing to learn
+
+
+def test_total_adds_flow_loss_and_freezing():
+    torch.manual_seed(0)
+    config = DetectorConfig.from_dict(dict(TINY, flow=dict(TINY['flow'], kind='pwc')))
+    model = build_detector(config, device='cpu').train()
+    clip, targets = _batch()
+    gt = [torch.zeros(2, 2, 64, 64), torch.ones(2, 2, 64, 64)]
+    terms = DetectionLoss()(model(clip), targets, gt)
+    assert terms.flow.item() > 0
+    assert terms.total.item() == pytest.approx(
+        terms.conf.item() + terms.reg.item() + terms.flow.item(), rel=1e-5)
+    terms.total.backward()
+    pwc = list(model.motion.flow_subnet.parameters())
+    assert all(p.grad is not None for p in pwc)
+    assert DetectionLoss()(model(clip), targets, None).flow.item() == 0.0
+    with pytest.raises(ValueError, match='expected 2 ground-truth flows'):
+        DetectionLoss()(model(clip), targets, gt[:1])
+
+    model.zero_grad(set_to_none=True)
+    model.freeze_flow()
+    terms = DetectionLoss()(model(clip), targets, gt)
+    terms.total.backward()
+    assert all(p.grad is None for p in pwc)
+    assert not model.motion.flow_subnet.training and model.training
+    assert any(p.grad is not None for p in model.backbone.parameters())
+    model.unfreeze_flow()
+    DetectionLoss()(model(clip), targets, gt).total.backward()
+    assert all(p.grad is not None for p in pwc)
