@@ -1,0 +1,261 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""State of the online tube linker: the ``Tube`` snapshot and the (C, R) slot arrays behind it.
+
+Letters: C foreground classes, R tube slots per class, H history entries kept per tube
+(``tubes.max_history``), W score window (``tubes.score_window``), n frames of one tube.
+A tube's frames are contiguous (gaps are filled), so its last ``min(length, H)`` entries sit
+in a ring indexed by ``frame % H``, and their stamps in a ring of the last H + jump_gap + 2
+frame stamps: memory stays bounded on an endless stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import threading
+
+import numpy as np
+
+_ID_LOCK = threading.Lock()
+_NEXT_NUMBER = 0
+
+
+def allocate_tube_numbers(count: int) -> int:
+    """Reserve ``count`` consecutive tube numbers, unique in this process; return the first."""
+    global _NEXT_NUMBER
+    with _ID_LOCK:
+        first = _NEXT_NUMBER
+        _NEXT_NUMBER += int(count)
+    return first
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Continuous IoU of every pair: area = (x2 - x1)(y2 - y1); 0 where the union is empty.
+
+    Args:
+        a: (..., M, 4) xyxy.
+        b: (..., N, 4) xyxy with the same leading shape as ``a``.
+
+    Returns:
+        (..., M, N) IoU in [0, 1], dtype of the inputs.
+    """
+    m, n = a.shape[-2], b.shape[-2]
+    lead = a.shape[:-2]
+    if b.shape[:-2] != lead:
+        raise ValueError(f'box_iou: expected equal leading shapes, got {a.shape} and {b.shape}')
+    g = int(np.prod(lead, dtype=np.int64))
+    # Coordinates first and every pair spelled out in 1-D rows: numpy is slow on short
+    # broadcast inner loops, fast on long contiguous ones.
+    at = a.reshape(g, m, 4).transpose(2, 0, 1)  # (4, G, M)
+    bt = np.ascontiguousarray(b.reshape(g, n, 4).transpose(2, 0, 1))  # (4, G, N)
+    ax1, ay1, ax2, ay2 = np.repeat(at, n, axis=2).reshape(4, -1)  # (4, G*M*N)
+    bx1, by1, bx2, by2 = np.repeat(bt[:, :, None, :], m, axis=2).reshape(4, -1)
+    inter = np.minimum(ax2, bx2)
+    inter -= np.maximum(ax1, bx1)
+    np.maximum(inter, 0, out=inter)
+    h = np.minimum(ay2, by2)
+    h -= np.maximum(ay1, by1)
+    np.maximum(h, 0, out=h)
+    inter *= h
+    union = (ax2 - ax1) * (ay2 - ay1)
+    union += (bx2 - bx1) * (by2 - by1)
+    union -= inter
+    # union >= both areas >= 0, and union == 0 implies inter == 0: those pairs stay 0.
+    np.divide(inter, union, out=inter, where=union > 0)
+    return inter.reshape(lead + (m, n))
+
+
+@dataclass(frozen=True, eq=False)
+class Tube:
+    """Snapshot of one action tube (ROAD path) of one class.
+
+    Attributes:
+        tube_id: unique in the process, stable while the tube lives (``<prefix><number>``).
+        label: foreground class index in [0, C).
+        score: mean of the observed box scores over the whole life (gap fills excluded).
+        state: 'active' or 'finished'.
+        start_stamp_ns, last_stamp_ns: stamps of the first and last observed frames.
+        start_frame, last_frame: the same as linker frame indices.
+        num_observed: frames with a detection (the rest of ``length`` are gap fills).
+        stamps_ns: (n,) int64 stamps of the last n = min(length, max_history) frames.
+        frame_indices: (n,) int64 linker frame indices of those frames (contiguous).
+        boxes: (n, 4) float32 pixel xyxy.
+        scores: (n,) float32 box scores (a gap fill repeats the last observed score).
+        observed: (n,) bool, False for gap-filled frames.
+
+    The arrays are read-only views.
+    """
+
+    tube_id: str
+    label: int
+    score: float
+    state: str
+    start_stamp_ns: int
+    last_stamp_ns: int
+    start_frame: int
+    last_frame: int
+    num_observed: int
+    stamps_ns: np.ndarray
+    frame_indices: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    observed: np.ndarray
+
+    @property
+    def length(self) -> int:
+        """Frames from the first to the last observation, gap fills included."""
+        return self.last_frame - self.start_frame + 1
+
+
+class TubeBatch:
+    """Several tubes gathered from the slot arrays at once; ``Tube`` objects built on demand.
+
+    The gather copies everything, so a batch stays valid whatever the linker does next.
+    ``rows['hist']`` is (sum n, 6): box, score, observed flag of every gathered frame.
+    """
+
+    def __init__(self, state: str, prefix: str, cols: dict[str, np.ndarray],
+                 ends: np.ndarray, rows: dict[str, np.ndarray]) -> None:
+        self.state, self.prefix, self.cols, self.ends, self.rows = state, prefix, cols, ends, rows
+
+    def __len__(self) -> int:
+        return int(self.ends.shape[0])
+
+    def tubes(self) -> list[Tube]:
+        """One ``Tube`` per gathered tube, in gather order."""
+        c, r = self.cols, self.rows
+        hist = r['hist']
+        boxes = np.ascontiguousarray(hist[:, :4])
+        scores = np.ascontiguousarray(hist[:, 4])
+        obs = hist[:, 5] > 0
+        stamps, frames = r['stamps'], r['frames']
+        for arr in (boxes, scores, obs, stamps, frames):
+            arr.flags.writeable = False
+        score = (c['ssum'] / c['nobs']).tolist()
+        nums, labels, nobs = c['num'].tolist(), c['label'].tolist(), c['nobs'].tolist()
+        sstamp, first, last = c['sstamp'].tolist(), c['first'].tolist(), c['last'].tolist()
+        lstamp = stamps[self.ends - 1].tolist()
+        out = []
+        a = 0
+        for i, b in enumerate(self.ends.tolist()):
+            out.append(Tube(f'{self.prefix}{nums[i]}', labels[i], score[i], self.state,
+                            sstamp[i], lstamp[i], first[i], last[i], nobs[i], stamps[a:b],
+                            frames[a:b], boxes[a:b], scores[a:b], obs[a:b]))
+            a = b
+        return out
+
+
+class SlotStore:
+    """Flat slot arrays (S = C x R slots, slot = class * R + r) holding every live tube.
+
+    A frame's entry of a tube is a float32 row (x1, y1, x2, y2, score, observed flag) so that
+    one write stores it.  ``cur`` is each tube's last observed row (all zeros in a free slot,
+    so a free slot overlaps nothing); ``win`` holds minus the last W observed scores, window
+    first (+inf in a free slot), so the linker's priority key is one sum and one division.
+    R grows on demand (the linker bounds it).
+    """
+
+    _FIELDS = ('live', 'num', 'cur', 'cls', 'win', 'nobs', 'ssum', 'first', 'last', 'sstamp',
+               'hist')
+
+    def __init__(self, num_classes: int, slots: int, history: int, window: int,
+                 jump_gap: int, with_class_scores: bool) -> None:
+        self.c, self.h, self.w = num_classes, history, window
+        self.with_cls = with_class_scores
+        self.stamps = np.zeros(history + jump_gap + 2, np.int64)
+        self.r = 0
+        self._allocate(slots)
+
+    def _allocate(self, r: int) -> None:
+        c, h, w, n = self.c, self.h, self.w, self.c * r
+        new = {
+            'live': np.zeros(n, bool), 'num': np.zeros(n, np.int64),
+            'cur': np.zeros((n, 6), np.float32),
+            'cls': np.zeros((n, c), np.float32) if self.with_cls else None,
+            'win': np.full((w, n), np.inf), 'nobs': np.ones(n, np.int64),
+            'ssum': np.zeros(n, np.float64), 'first': np.zeros(n, np.int64),
+            'last': np.zeros(n, np.int64), 'sstamp': np.zeros(n, np.int64),
+            'hist': np.zeros((n, h, 6), np.float32)}
+        for name in self._FIELDS:
+            old = getattr(self, name, None)
+            if old is not None and new[name] is not None:
+                if name == 'win':
+                    new[name].reshape(w, c, r)[:, :, :self.r] = old.reshape(w, c, self.r)
+                else:
+                    dst = new[name].reshape((c, r) + new[name].shape[1:])
+                    dst[:, :self.r] = old.reshape((c, self.r) + old.shape[1:])
+            setattr(self, name, new[name])
+        self.r = r
+
+    def extend(self, t: int, slots: np.ndarray, rows: np.ndarray,
+               cls: np.ndarray | None) -> None:
+        """Append frame t's rows (n, 6) to the tubes in ``slots``, filling missed frames."""
+        last = self.last[slots]
+        gap = t - last
+        if (gap > 1).any():  # ROAD's gap filling: repeat the last box and score, not observed
+            g = gap - 1
+            rep = np.repeat(np.arange(g.size), g)
+            frames = np.repeat(last + 1 - (np.cumsum(g) - g), g) + np.arange(int(g.sum()))
+            ss, fh = slots[rep], frames % self.h
+            self.hist[ss, fh] = self.cur[ss]
+            self.hist[ss, fh, 5] = 0.0
+        self.hist[slots, t % self.h] = rows
+        self.cur[slots] = rows
+        n = self.nobs[slots]
+        self.win[n % self.w, slots] = -rows[:, 4]
+        self.nobs[slots] = n + 1
+        self.ssum[slots] += rows[:, 4]
+        self.last[slots] = t
+        if cls is not None:
+            self.cls[slots] = cls
+
+    def free(self, mask: np.ndarray) -> None:
+        """Release the slots in ``mask`` (S,)."""
+        self.live &= ~mask
+        self.cur[mask] = 0.0
+        self.win[:, mask] = np.inf
+
+    def free_slots(self, counts: np.ndarray, max_slots: int) -> np.ndarray:
+        """First ``counts[c]`` free slots of each class c (growing R if needed), class-major."""
+        free = ~self.live.reshape(self.c, self.r)
+        fcount = free.sum(axis=1)
+        short = int((counts - fcount).max())
+        if short > 0:
+            self._allocate(max(self.r + short, min(2 * self.r, max_slots)))
+            free = ~self.live.reshape(self.c, self.r)
+            fcount = free.sum(axis=1)
+        fc, fs = np.nonzero(free)
+        frank = np.arange(fc.size) - (np.cumsum(fcount) - fcount)[fc]
+        sel = frank < counts[fc]
+        return fc[sel] * self.r + fs[sel]
+
+    def start(self, t: int, stamp_ns: int, slots: np.ndarray, rows: np.ndarray,
+              cls: np.ndarray | None) -> None:
+        """Start one tube per slot with its first row (n, 6), numbered in slot-list order."""
+        first = allocate_tube_numbers(slots.size)
+        self.live[slots] = True
+        self.num[slots] = np.arange(first, first + slots.size)
+        self.cur[slots] = rows
+        if cls is not None:
+            self.cls[slots] = cls
+        self.win[:, slots] = 0.0
+        self.win[0, slots] = -rows[:, 4]
+        self.nobs[slots] = 1
+        self.ssum[slots] = rows[:, 4]
+        self.first[slots] = t
+        self.last[slots] = t
+        self.sstamp[slots] = stamp_ns
+        self.hist[slots, t % self.h] = rows
+
+    def gather(self, slots: np.ndarray, state: str, prefix: str) -> TubeBatch:
+        """Copy out the tubes in ``slots`` with their last min(length, H) frames."""
+        first, last = self.first[slots], self.last[slots]
+        n = np.minimum(last - first + 1, self.h)
+        ends = np.cumsum(n)
+        frames = np.repeat(last + 1 - ends, n) + np.arange(int(ends[-1]) if n.size else 0)
+        cols = {'label': slots // self.r, 'num': self.num[slots], 'ssum': self.ssum[slots],
+                'nobs': self.nobs[slots], 'first': first, 'last': last,
+                'sstamp': self.sstamp[slots]}
+        rows = {'frames': frames, 'stamps': self.stamps[frames % self.stamps.shape[0]],
+                'hist': self.hist[np.repeat(slots, n), frames % self.h]}
+        return TubeBatch(state, prefix, cols, ends, rows)
