@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import threading
+from typing import Callable
 
 import numpy as np
 
+_GAP_ROW = np.array([1, 1, 1, 1, 1, 0], np.float32)  # a gap fill: last row, not observed
 _ID_LOCK = threading.Lock()
 _NEXT_NUMBER = 0
 
@@ -145,6 +147,53 @@ class TubeBatch:
         return out
 
 
+class LinkerStep:
+    """What one ``update()`` reports.
+
+    Attributes:
+        frame_index: index of the frame in the stream (0 after construction or ``reset()``).
+        stamp_ns: the frame's stamp.
+        num_active: number of tubes in ``active``.
+        finished: tubes that finished at this frame, each reported exactly once in the life of
+            the linker (tubes that never reached ``tubes.min_publish_length`` are dropped).
+        active: the live tubes of at least ``tubes.min_publish_length`` frames.
+
+    Both lists hold ``Tube`` snapshots built on first access, because building them costs
+    more than the linking.  ``finished`` is copied out at once and stays valid; ``active`` is
+    read from the linker's state, so read it before the next ``update()``, which invalidates
+    it (reading it later raises RuntimeError).
+    """
+
+    __slots__ = ('frame_index', 'stamp_ns', 'num_active', '_finished', '_active', '_build')
+
+    def __init__(self, frame_index: int, stamp_ns: int, num_active: int,
+                 finished: list[Tube] | TubeBatch | None = None,
+                 active: list[Tube] | None = None,
+                 build: Callable[[int], list[Tube]] | None = None) -> None:
+        self.frame_index = frame_index
+        self.stamp_ns = stamp_ns
+        self.num_active = num_active
+        self._finished = finished
+        self._active = active
+        self._build = build
+
+    @property
+    def finished(self) -> list[Tube]:
+        """Tubes that finished at this frame."""
+        if self._finished is None:
+            self._finished = []
+        elif isinstance(self._finished, TubeBatch):
+            self._finished = self._finished.tubes()
+        return self._finished
+
+    @property
+    def active(self) -> list[Tube]:
+        """Live tubes after this frame, by class then slot."""
+        if self._active is None:
+            self._active = self._build(self.frame_index) if self._build else []
+        return self._active
+
+
 class SlotStore:
     """Flat slot arrays (S = C x R slots, slot = class * R + r) holding every live tube.
 
@@ -189,16 +238,7 @@ class SlotStore:
 
     def extend(self, t: int, slots: np.ndarray, rows: np.ndarray,
                cls: np.ndarray | None) -> None:
-        """Append frame t's rows (n, 6) to the tubes in ``slots``, filling missed frames."""
-        last = self.last[slots]
-        gap = t - last
-        if (gap > 1).any():  # ROAD's gap filling: repeat the last box and score, not observed
-            g = gap - 1
-            rep = np.repeat(np.arange(g.size), g)
-            frames = np.repeat(last + 1 - (np.cumsum(g) - g), g) + np.arange(int(g.sum()))
-            ss, fh = slots[rep], frames % self.h
-            self.hist[ss, fh] = self.cur[ss]
-            self.hist[ss, fh, 5] = 0.0
+        """Append frame t's rows (n, 6) to the tubes in ``slots``."""
         self.hist[slots, t % self.h] = rows
         self.cur[slots] = rows
         n = self.nobs[slots]
@@ -209,25 +249,36 @@ class SlotStore:
         if cls is not None:
             self.cls[slots] = cls
 
-    def free(self, mask: np.ndarray) -> None:
-        """Release the slots in ``mask`` (S,)."""
-        self.live &= ~mask
-        self.cur[mask] = 0.0
-        self.win[:, mask] = np.inf
+    def miss(self, t: int, jump_gap: int) -> np.ndarray:
+        """Gap-fill frame t for the live tubes not extended at t; return those that die.
 
-    def free_slots(self, counts: np.ndarray, max_slots: int) -> np.ndarray:
-        """First ``counts[c]`` free slots of each class c (growing R if needed), class-major."""
-        free = ~self.live.reshape(self.c, self.r)
-        fcount = free.sum(axis=1)
-        short = int((counts - fcount).max())
+        ROAD fills a gap by repeating the last box and score, not observed.  Writing the fill
+        as the frame passes costs one write; the entries after a tube's last observation are
+        never read, so a tube that dies keeps no fill.
+        """
+        missed = np.flatnonzero(self.live & (self.last < t))
+        if missed.size:
+            self.hist[missed, t % self.h] = self.cur[missed] * _GAP_ROW
+            missed = missed[self.last[missed] < t - jump_gap]
+        return missed
+
+    def free(self, slots: np.ndarray) -> None:
+        """Release ``slots``."""
+        self.live[slots] = False
+        self.cur[slots] = 0.0
+        self.win[:, slots] = np.inf
+
+    def free_slots(self, nc: np.ndarray, max_slots: int) -> np.ndarray:
+        """A free slot for each new tube, ``nc`` (n,) their classes in ascending order."""
+        counts = np.bincount(nc, minlength=self.c)
+        live = self.live.reshape(self.c, self.r)
+        short = int((counts + live.sum(axis=1)).max()) - self.r
         if short > 0:
             self._allocate(max(self.r + short, min(2 * self.r, max_slots)))
-            free = ~self.live.reshape(self.c, self.r)
-            fcount = free.sum(axis=1)
-        fc, fs = np.nonzero(free)
-        frank = np.arange(fc.size) - (np.cumsum(fcount) - fcount)[fc]
-        sel = frank < counts[fc]
-        return fc[sel] * self.r + fs[sel]
+            live = self.live.reshape(self.c, self.r)
+        order = np.argsort(live, axis=1, kind='stable')  # free slots first, by slot
+        j = np.arange(nc.size) - (np.cumsum(counts) - counts)[nc]
+        return nc * self.r + order[nc, j]
 
     def start(self, t: int, stamp_ns: int, slots: np.ndarray, rows: np.ndarray,
               cls: np.ndarray | None) -> None:

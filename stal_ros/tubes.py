@@ -30,91 +30,46 @@ Deviations from ROAD's MATLAB code, on purpose:
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from stal_ros.config import TubeConfig
 from stal_ros.structures import Detections
-from stal_ros.tube_state import allocate_tube_numbers, box_iou, SlotStore, Tube, TubeBatch
+from stal_ros.tube_state import (allocate_tube_numbers, box_iou, LinkerStep, SlotStore, Tube,
+                                 TubeBatch)
 
-__all__ = ['LinkerStep', 'OnlineTubeLinker', 'Tube', 'allocate_tube_numbers', 'batched_nms',
-           'box_iou', 'check_frame']
-
-
-class LinkerStep:
-    """What one ``update()`` reports.
-
-    Attributes:
-        frame_index: index of the frame in the stream (0 after construction or ``reset()``).
-        stamp_ns: the frame's stamp.
-        num_active: number of tubes in ``active``.
-        finished: tubes that finished at this frame, each reported exactly once in the life of
-            the linker (tubes that never reached ``tubes.min_publish_length`` are dropped).
-        active: the live tubes of at least ``tubes.min_publish_length`` frames.
-
-    Both lists hold ``Tube`` snapshots built on first access, because building them costs
-    more than the linking.  ``finished`` is copied out at once and stays valid; ``active`` is
-    read from the linker's state, so read it before the next ``update()``, which invalidates
-    it (reading it later raises RuntimeError).
-    """
-
-    __slots__ = ('frame_index', 'stamp_ns', 'num_active', '_finished', '_active', '_build')
-
-    def __init__(self, frame_index: int, stamp_ns: int, num_active: int,
-                 finished: list[Tube] | TubeBatch | None = None,
-                 active: list[Tube] | None = None,
-                 build: Callable[[int], list[Tube]] | None = None) -> None:
-        self.frame_index = frame_index
-        self.stamp_ns = stamp_ns
-        self.num_active = num_active
-        self._finished = finished
-        self._active = active
-        self._build = build
-
-    @property
-    def finished(self) -> list[Tube]:
-        """Tubes that finished at this frame."""
-        if self._finished is None:
-            self._finished = []
-        elif isinstance(self._finished, TubeBatch):
-            self._finished = self._finished.tubes()
-        return self._finished
-
-    @property
-    def active(self) -> list[Tube]:
-        """Live tubes after this frame, by class then slot."""
-        if self._active is None:
-            self._active = self._build(self.frame_index) if self._build else []
-        return self._active
+__all__ = ['LinkerStep', 'OnlineTubeLinker', 'Tube', 'allocate_tube_numbers', 'box_iou',
+           'check_frame', 'greedy_nms']
 
 
-def batched_nms(boxes: np.ndarray, valid: np.ndarray, iou_threshold: float,
-                top_k: int) -> np.ndarray:
+def greedy_nms(iou: np.ndarray, valid: np.ndarray, iou_threshold: float,
+               top_k: int) -> np.ndarray:
     """Greedy NMS run independently on each row (class), then keep the ``top_k`` best.
 
     Args:
-        boxes: (C, K, 4) float32 xyxy, each row sorted by score, best first.
+        iou: (C, K, K) IoU of the boxes of each row, sorted by score, best first.
         valid: (C, K) bool, False for padding.
         iou_threshold: a box is suppressed by a kept better box if their IoU is above this.
         top_k: most boxes kept per row.
 
     Returns:
-        (C, K) bool, the boxes kept; exactly the sequential greedy result.
+        (C, K) bool, the boxes kept, exactly the sequential greedy result; ``valid`` itself
+        when nothing is dropped.
     """
     k = valid.shape[1]
     keep = valid
     if k > 1:
         # sup[c, j, i]: the better box j would suppress i > j.  Padding boxes are all zeros,
         # so their IoU with anything is 0 and they never suppress.
-        sup = box_iou(boxes, boxes) > iou_threshold
+        sup = iou > iou_threshold
         sup &= _upper(k)
-        new = valid & ~sup.any(axis=1)  # every suppressor counted ('Fast NMS')
-        # Fixed point of keep[i] = not any(keep[j] and sup[j, i]): exact greedy NMS; entry i
-        # is final after i iterations, usually one more confirms it.
-        while not np.array_equal(new, keep):
-            keep = new
-            new = valid & ~np.any(sup & keep[:, :, None], axis=1)
+        hit = sup.any(axis=1)
+        if hit.any():
+            # Fixed point of keep[i] = not any(keep[j] and sup[j, i]), from 'every suppressor
+            # counts' (Fast NMS): exact greedy NMS, entry i is final after i iterations.
+            new = valid & ~hit
+            while not np.array_equal(new, keep):
+                keep = new
+                new = valid & ~np.any(sup & keep[:, :, None], axis=1)
     if k > top_k:
         keep = keep & (np.cumsum(keep, axis=1) <= top_k)
     return keep
@@ -219,63 +174,79 @@ class OnlineTubeLinker:
 
         cand = self._candidates(detections)
         if cand is not None:
-            pc, pcs, bv = cand
-            ci, slots, ki = self._associate(pc, pcs, bv)
-            if ci.size:
-                st.extend(t, slots, pc[ci, ki], None if pcs is None else pcs[ci, ki])
-                bv[ci, ki] = False
-        finished = self._finish(st.live & (st.last < t - cfg.jump_gap))
+            pc, pcs, valid = cand
+            prio = self._priority()
+            boxes = pc[:, :, :4]
+            if prio is None:
+                keep = greedy_nms(box_iou(boxes, boxes), valid, cfg.nms_iou, cfg.top_k)
+            else:
+                # One IoU call for both: rows 0..Rl-1 are the tubes' last boxes, then the
+                # frame's boxes for the per-class NMS.
+                rl = prio[0].shape[1]
+                lbox = st.cur.take(prio[0].ravel(), axis=0)[:, :4].reshape(-1, rl, 4)
+                iou = box_iou(np.concatenate((lbox, boxes), axis=1), boxes)
+                keep = greedy_nms(iou[:, rl:], valid, cfg.nms_iou, cfg.top_k)
+            dropped = keep is not valid
+            if dropped:
+                pc[~keep] = 0.0  # dropped boxes: all-zero rows, which overlap nothing
+            if prio is not None:
+                ci, slots, ki = self._associate(iou[:, :rl], prio, pc, pcs, keep, dropped)
+                if ci.size:
+                    st.extend(t, slots, pc[ci, ki], None if pcs is None else pcs[ci, ki])
+                    keep[ci, ki] = False
+        finished = self._finish(st.miss(t, cfg.jump_gap))
         if cand is not None:
-            nc, nk = np.nonzero(bv)  # class-major, best box first: the order tubes start in
+            nc, nk = np.nonzero(keep)  # class-major, best box first: the order tubes start in
             if nc.size:
-                slots = st.free_slots(np.bincount(nc, minlength=self.num_classes),
-                                      self._max_slots)
+                slots = st.free_slots(nc, self._max_slots)
                 st.start(t, int(stamp_ns), slots, pc[nc, nk],
                          None if pcs is None else pcs[nc, nk])
-        num_active = int(np.count_nonzero(self._publishable(st.live)))
+        if cfg.min_publish_length == 1:
+            num_active = int(np.count_nonzero(st.live))
+        else:
+            num_active = self._publishable(np.flatnonzero(st.live)).size
         return LinkerStep(t, int(stamp_ns), num_active, finished, build=self._build_active)
 
     def flush(self) -> list[Tube]:
         """Finish every live tube (end of stream) and return them; ids are not reused."""
-        batch = self._finish(self._store.live.copy())
+        batch = self._finish(np.flatnonzero(self._store.live))
         return [] if batch is None else batch.tubes()
 
-    def _publishable(self, mask: np.ndarray) -> np.ndarray:
+    def _publishable(self, slots: np.ndarray) -> np.ndarray:
         st = self._store
         if self.config.min_publish_length == 1:
-            return mask
-        return mask & (st.last - st.first >= self.config.min_publish_length - 1)
+            return slots
+        return slots[st.last[slots] - st.first[slots] >= self.config.min_publish_length - 1]
 
     def _build_active(self, frame_index: int) -> list[Tube]:
         if frame_index != self._frame:
             raise RuntimeError(f'LinkerStep.active of frame {frame_index} read after frame '
                                f'{self._frame} was linked; read it before the next update()')
-        slots = np.flatnonzero(self._publishable(self._store.live))
+        slots = self._publishable(np.flatnonzero(self._store.live))
         if slots.size == 0:
             return []
         return self._store.gather(slots, 'active', self.id_prefix).tubes()
 
-    def _finish(self, mask: np.ndarray) -> TubeBatch | None:
-        if not mask.any():
+    def _finish(self, slots: np.ndarray) -> TubeBatch | None:
+        if slots.size == 0:
             return None
         st = self._store
-        slots = np.flatnonzero(self._publishable(mask))
-        batch = st.gather(slots, 'finished', self.id_prefix) if slots.size else None
-        st.free(mask)
+        report = self._publishable(slots)
+        batch = st.gather(report, 'finished', self.id_prefix) if report.size else None
+        st.free(slots)
         return batch
 
     def _candidates(self, det: Detections):
-        """Per-class filtering, NMS and top-k of a frame's boxes, or None if none is left.
+        """Per-class filtering and padding of a frame's boxes, or None if none is left.
 
         Returns:
             pc: (C, Kp, 6) float32 rows (x1, y1, x2, y2, score, 1) per class, best first;
-                rows that are padding or not kept are all zeros.
+                padding rows are all zeros.
             pcs: (C, Kp, C) float32 class scores, or None for the 'score' edge cost.
-            keep: (C, Kp) bool, the kept boxes.
+            valid: (C, Kp) bool, False for padding.
         """
-        cfg = self.config
         boxes, scores, labels, cs = det.boxes, det.scores, det.labels, det.class_scores
-        keep = scores > cfg.score_threshold
+        keep = scores > self.config.score_threshold
         if not keep.all():
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
             cs = None if cs is None else cs[keep]
@@ -285,56 +256,63 @@ class OnlineTubeLinker:
         order = np.lexsort((-scores, labels))  # class-major, best first, stable on ties
         lab = labels[order]
         counts = np.bincount(lab, minlength=self.num_classes)
-        pos = np.arange(n) - (np.cumsum(counts) - counts)[lab]
         kp = int(counts.max())
+        at = lab * kp + np.arange(n) - (np.cumsum(counts) - counts)[lab]  # flat (C, Kp) index
         c = self.num_classes
+        pc = np.zeros((c * kp, 6), np.float32)
         rows = np.empty((n, 6), np.float32)
         rows[:, :4] = boxes[order]
         rows[:, 4] = scores[order]
         rows[:, 5] = 1.0
-        pc = np.zeros((c, kp, 6), np.float32)
-        pc[lab, pos] = rows
-        valid = np.zeros((c, kp), bool)
-        valid[lab, pos] = True
+        pc[at] = rows
+        valid = np.zeros(c * kp, bool)
+        valid[at] = True
         pcs = None
         if self._store.with_cls:
-            pcs = np.zeros((c, kp, c), np.float32)
-            pcs[lab, pos] = cs[order]
-        keep = batched_nms(pc[:, :, :4], valid, cfg.nms_iou, cfg.top_k)
-        if keep is not valid:
-            pc[~keep] = 0.0
-        return pc, pcs, keep
+            pcs = np.zeros((c * kp, c), np.float32)
+            pcs[at] = cs[order]
+            pcs = pcs.reshape(c, kp, c)
+        return pc.reshape(c, kp, 6), pcs, valid.reshape(c, kp)
 
-    def _associate(self, pc, pcs, keep):
-        """Greedy tube-to-box association; returns (class, slot, box column) of each match.
+    def _priority(self):
+        """Live tubes of each class by priority: (slots (C, Rl), live counts (C,)) or None.
 
-        Args:
-            pc: (C, Kp, 6) candidate rows from ``_candidates``.
-            pcs: (C, Kp, C) class scores or None.
-            keep: (C, Kp) bool, the candidates.
+        Priority (ROAD): mean of the last ``score_window`` observed scores, best first; older
+        tube (smaller number) first on ties.  Free slots have key +inf and sort last, so the
+        first nlive[c] entries of class c are its live tubes.
         """
-        cfg = self.config
         st = self._store
         c, r = self.num_classes, st.r
-        empty = np.zeros(0, np.int64)
         nlive = st.live.reshape(c, r).sum(axis=1)
         rl = int(nlive.max())
         if rl == 0:
-            return empty, empty, empty
-        # Priority: recent mean score, best first; older tube (smaller number) first on ties;
-        # free slots (key +inf) last, so the first nlive[c] rows of class c are its tubes.
+            return None
         key = st.win.sum(axis=0) / np.minimum(st.nobs, st.w)
         prio = np.lexsort((st.num.reshape(c, r), key.reshape(c, r)), axis=-1)[:, :rl]
-        pslot = prio + self._rows * r  # (C, Rl) slots by priority
-        lbox = st.cur.take(pslot.ravel(), axis=0)[:, :4].reshape(c, rl, 4)
-        ok = box_iou(lbox, pc[:, :, :4]) >= cfg.iou_threshold  # (C, Rl, Kp) by priority
+        return prio + self._rows * r, nlive
+
+    def _associate(self, iou, prio, pc, pcs, keep, dropped):
+        """Greedy tube-to-box association; returns (class, slot, box column) of each match.
+
+        Args:
+            iou: (C, Rl, Kp) IoU of the tubes' last boxes (by priority) and the candidates.
+            prio: ``_priority()``.
+            pc, pcs, keep: the candidates (rows, class scores, kept mask).
+            dropped: whether NMS or top-k dropped candidates after ``iou`` was computed.
+        """
+        cfg = self.config
+        pslot, nlive = prio
+        c, rl = pslot.shape
+        ok = iou >= cfg.iou_threshold  # (C, Rl, Kp), tubes by priority
         cols = np.arange(rl)
-        if cfg.iou_threshold <= 0.0:  # else all-zero boxes (free slots, dropped boxes) fail
+        if cfg.iou_threshold <= 0.0:  # else all-zero rows (free slots, padding) fail
             ok &= (cols < nlive[:, None])[:, :, None] & keep[:, None, :]
+        elif dropped:
+            ok &= keep[:, None, :]
         if cfg.edge_cost == 'score':
             e = ok  # columns are sorted by score: the best available box is the first one
         else:
-            lcs = st.cls.take(pslot.ravel(), axis=0).reshape(c, rl, c)
+            lcs = self._store.cls.take(pslot.ravel(), axis=0).reshape(c, rl, c)
             d2 = ((lcs * lcs).sum(-1)[:, :, None] + (pcs * pcs).sum(-1)[:, None, :]
                   - 2.0 * np.matmul(lcs, pcs.transpose(0, 2, 1)))
             e = 1.0 - np.sqrt(np.maximum(d2, 0.0))  # 1 - L2 distance (ROAD 'scrSim')
@@ -352,39 +330,43 @@ class OnlineTubeLinker:
         ki = best[ci, ri]
         rest = has & ~safe
         if rest.any():
-            ci, ri, ki = self._sequential(rest, e, ci, ri, ki)
+            ci, ri, ki = _sequential(rest, e, ci, ri, ki)
         return ci, pslot[ci, ri], ki
 
-    @staticmethod
-    def _sequential(rest, e, ci, ri, ki):
-        """Finish the association of the ``rest`` tubes one by one, in priority order.
 
-        The committed picks are exact and a lower-priority committed tube never holds a box a
-        higher-priority ``rest`` tube could take, so this is the sequential ROAD loop.
-        """
-        claimed = set(zip(ci.tolist(), ki.tolist()))
-        uc, ur = np.nonzero(rest)  # class-major, priority order
-        out_c, out_r, out_k = [], [], []
-        if e.dtype == bool:
-            for c, r, row in zip(uc.tolist(), ur.tolist(), e[uc, ur].tolist()):
-                for k, ok in enumerate(row):
-                    if ok and (c, k) not in claimed:
-                        claimed.add((c, k))
-                        out_c.append(c)
-                        out_r.append(r)
-                        out_k.append(k)
-                        break
-        else:
-            for c, r, row in zip(uc.tolist(), ur.tolist(), e[uc, ur].tolist()):
-                best, bk = -np.inf, -1
-                for k, v in enumerate(row):
-                    if v > best and (c, k) not in claimed:
-                        best, bk = v, k
-                if bk >= 0:
-                    claimed.add((c, bk))
+def _sequential(rest: np.ndarray, e: np.ndarray, ci: np.ndarray, ri: np.ndarray,
+                ki: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Finish the association of the ``rest`` tubes one by one, in priority order.
+
+    The committed picks (ci, ri, ki) are exact, and a lower-priority committed tube never
+    holds a box that a higher-priority ``rest`` tube could take, so this is ROAD's loop.
+    """
+    claimed = np.zeros((e.shape[0], e.shape[2]), bool)
+    claimed[ci, ki] = True
+    uc, ur = np.nonzero(rest)  # class-major, priority order
+    taken: set[tuple[int, int]] = set()
+    out_c, out_r, out_k = [], [], []
+    if e.dtype == bool:
+        for c, r, row in zip(uc.tolist(), ur.tolist(), (e[uc, ur] & ~claimed[uc]).tolist()):
+            for k, ok in enumerate(row):
+                if ok and (c, k) not in taken:
+                    taken.add((c, k))
                     out_c.append(c)
                     out_r.append(r)
-                    out_k.append(bk)
-        return (np.concatenate([ci, np.array(out_c, np.int64)]),
-                np.concatenate([ri, np.array(out_r, np.int64)]),
-                np.concatenate([ki, np.array(out_k, np.int64)]))
+                    out_k.append(k)
+                    break
+    else:
+        rows = np.where(claimed[uc], -np.inf, e[uc, ur]).tolist()
+        for c, r, row in zip(uc.tolist(), ur.tolist(), rows):
+            best, bk = -np.inf, -1
+            for k, v in enumerate(row):
+                if v > best and (c, k) not in taken:
+                    best, bk = v, k
+            if bk >= 0:
+                taken.add((c, bk))
+                out_c.append(c)
+                out_r.append(r)
+                out_k.append(bk)
+    return (np.concatenate([ci, np.array(out_c, np.int64)]),
+            np.concatenate([ri, np.array(out_r, np.int64)]),
+            np.concatenate([ki, np.array(out_k, np.int64)]))
