@@ -213,10 +213,13 @@ def _check_image(x: torch.Tensor, min_size: int) -> None:
 
 
 def _init_weights(module: nn.Module) -> None:
-    """From scratch: Kaiming-normal convs (fan_out, ReLU), zero biases, identity batch norms."""
+    """From scratch: Kaiming-normal convs (ReLU gain), zero biases, identity batch norms."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+            # PyTorch's fan_out of a depthwise conv counts all its channels, which would make
+            # the weights sqrt(C) times too small; use its true fan (the 3x3 kernel) instead.
+            mode = 'fan_in' if m.groups > 1 else 'fan_out'
+            nn.init.kaiming_normal_(m.weight, mode=mode, nonlinearity='relu')
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
