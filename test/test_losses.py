@@ -100,8 +100,12 @@ def test_total_adds_flow_loss_and_freezing():
     model = build_detector(config, device='cpu').train()
     clip, targets = _batch()
     gt = [torch.zeros(2, 2, 64, 64), torch.ones(2, 2, 64, 64)]
-    terms = DetectionLoss()(model(clip), targets, gt)
+    criterion = DetectionLoss.from_config(config)
+    assert criterion.flow_level_weights == config.flow.loss_weights
+    terms = criterion(model(clip), targets, gt)
     assert terms.flow.item() > 0
+    mean = DetectionLoss.from_config(config, flow_reduction='mean')(model(clip), targets, gt)
+    assert 0 < mean.flow.item() < terms.flow.item()
     assert terms.total.item() == pytest.approx(
         terms.conf.item() + terms.reg.item() + terms.flow.item(), rel=1e-5)
     terms.total.backward()

@@ -94,6 +94,10 @@ def load_checkpoint(path: str | os.PathLike,
     return Checkpoint(dict(data['model']), config, dict(data['meta']))
 
 
+def _shape(value: Any) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
+
+
 def _listed(keys: list[str]) -> str:
     shown = ', '.join(keys[:_LIST_LIMIT])
     more = len(keys) - _LIST_LIMIT
@@ -106,7 +110,7 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str 
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     shapes = sorted(
-        f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}'
+        f'{k}: checkpoint {_shape(state[k])} vs model {tuple(expected[k].shape)}'
         for k in set(expected) & set(state)
         if not isinstance(state[k], torch.Tensor) or state[k].shape != expected[k].shape)
     if missing or unexpected or shapes:

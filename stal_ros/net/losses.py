@@ -19,14 +19,18 @@ Targets: per image, boxes (G, 4) xyxy normalised to [0, 1] of the network input 
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Sequence, TYPE_CHECKING
 
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 
+from stal_ros.config import DetectorConfig
 from stal_ros.net.boxes import cxcywh_to_xyxy, encode, iou
 from stal_ros.net.flow_loss import multiscale_flow_loss
+
+if TYPE_CHECKING:
+    from stal_ros.net.detector import DetectorOutput
 
 
 def match(gt_boxes: Tensor, gt_labels: Tensor, priors: Tensor, threshold: float,
@@ -145,18 +149,28 @@ class LossTerms(NamedTuple):
 
 
 class DetectionLoss(nn.Module):
-    """Total loss of eq. 8 on a ``DetectorOutput``; the flow term needs ground-truth flow."""
+    """Total loss of eq. 8 on a ``DetectorOutput``; the flow term needs ground-truth flow.
+
+    ``flow_reduction`` is passed to ``multiscale_flow_loss``: ``'sum'`` over pixels as in eq. 1
+    (the default), or ``'mean'`` to keep the flow term on the scale of the detection terms.
+    """
 
     def __init__(self, variances: Sequence[float] = (0.1, 0.2),
                  flow_level_weights: Sequence[float] = (0.32, 0.08, 0.02, 0.01, 0.005),
                  flow_weight: float = 1.0, iou_threshold: float = 0.5,
-                 neg_pos_ratio: int = 3) -> None:
+                 neg_pos_ratio: int = 3, flow_reduction: str = 'sum') -> None:
         super().__init__()
         self.multibox = MultiBoxLoss(variances, iou_threshold, neg_pos_ratio)
         self.flow_level_weights = tuple(flow_level_weights)
         self.flow_weight = float(flow_weight)
+        self.flow_reduction = flow_reduction
 
-    def forward(self, output: 'object', targets: Sequence[tuple[Tensor, Tensor]],
+    @classmethod
+    def from_config(cls, config: DetectorConfig, **kwargs: float) -> 'DetectionLoss':
+        """Take the variances and flow-level weights from a ``DetectorConfig``."""
+        return cls(config.head.variances, config.flow.loss_weights, **kwargs)
+
+    def forward(self, output: 'DetectorOutput', targets: Sequence[tuple[Tensor, Tensor]],
                 gt_flows: Sequence[Tensor | None] | None = None) -> LossTerms:
         """Loss of a batch.
 
@@ -180,6 +194,7 @@ class DetectionLoss(nn.Module):
                                  f'flows (one per frame pair), got {len(gt_flows)}')
             for pyramid, gt in zip(motion.pyramids, gt_flows):
                 if gt is not None and pyramid:
-                    flow = flow + multiscale_flow_loss(pyramid, gt, self.flow_level_weights)
+                    flow = flow + multiscale_flow_loss(pyramid, gt, self.flow_level_weights,
+                                                       reduction=self.flow_reduction)
         total = conf + reg + self.flow_weight * flow
         return LossTerms(total, conf, reg, flow)
