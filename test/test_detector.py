@@ -254,7 +254,21 @@ def test_cuda_matches_cpu(precision):
     with torch.no_grad():
         want = cpu(clip).conf
         with gpu._autocast(gpu.device):
-            got = gpu(clip.cuda()).conf.float().cpu()
+            got = gpu(clip.to(gpu.device)).conf.float().cpu()
     assert torch.allclose(got, want, atol=1e-3 if precision == 'fp32' else 0.1)
     dets = gpu.detect([random_clip(40, 60), random_clip(30, 20)])
     assert len(dets) == 2 and dets[0].boxes.dtype == np.float32
+
+
+def test_model_stats_counts_parameters_and_flops():
+    from stal_ros.model_stats import configurations, format_table, measure
+    base = tiny_config('lite', 'dis', 'concat')
+    variants = configurations(base, ['lite'], ['concat', 'none'], ['dis', 'farneback'])
+    assert [(c.fusion.kind, c.flow.kind) for c in variants] == [
+        ('concat', 'dis'), ('concat', 'farneback'), ('none', 'dis')]
+    concat, _, rgb_only = (measure(c) for c in variants)
+    model = build_detector(variants[0])
+    assert concat.params == sum(p.numel() for p in model.parameters())
+    # The flow path runs the backbone a second time (plus the fusion convs).
+    assert 0 < rgb_only.gflops < concat.gflops
+    assert rgb_only.flow == '-' and '| lite | none | - |' in format_table([rgb_only], 32)
