@@ -5,8 +5,8 @@
 Letters: C foreground classes, R tube slots per class, H history entries kept per tube
 (``tubes.max_history``), W score window (``tubes.score_window``), n frames of one tube.
 A tube's frames are contiguous (gaps are filled), so its last ``min(length, H)`` entries sit
-in a ring indexed by ``frame % H``, and their stamps in a ring of the last H + jump_gap + 2
-frame stamps: memory stays bounded on an endless stream.
+in a ring indexed by ``frame % (H + jump_gap + 1)``, and their stamps in a ring of the last
+H + jump_gap + 2 frame stamps: memory stays bounded on an endless stream.
 """
 
 from __future__ import annotations
@@ -210,13 +210,17 @@ class SlotStore:
     def __init__(self, num_classes: int, slots: int, history: int, window: int,
                  jump_gap: int, with_class_scores: bool) -> None:
         self.c, self.h, self.w = num_classes, history, window
+        # The ring of a tube's rows has H + jump_gap + 1 entries: the gap fills written while
+        # a tube misses frames (at most jump_gap + 1 of them) must not overwrite any of the
+        # last H observed-or-filled entries it still reports.
+        self.ring = history + jump_gap + 1
         self.with_cls = with_class_scores
         self.stamps = np.zeros(history + jump_gap + 2, np.int64)
         self.r = 0
         self._allocate(slots)
 
     def _allocate(self, r: int) -> None:
-        c, h, w, n = self.c, self.h, self.w, self.c * r
+        c, w, n = self.c, self.w, self.c * r
         new = {
             'live': np.zeros(n, bool), 'num': np.zeros(n, np.int64),
             'cur': np.zeros((n, 6), np.float32),
@@ -224,7 +228,7 @@ class SlotStore:
             'win': np.full((w, n), np.inf), 'nobs': np.ones(n, np.int64),
             'ssum': np.zeros(n, np.float64), 'first': np.zeros(n, np.int64),
             'last': np.zeros(n, np.int64), 'sstamp': np.zeros(n, np.int64),
-            'hist': np.zeros((n, h, 6), np.float32)}
+            'hist': np.zeros((n, self.ring, 6), np.float32)}
         for name in self._FIELDS:
             old = getattr(self, name, None)
             if old is not None and new[name] is not None:
@@ -239,7 +243,7 @@ class SlotStore:
     def extend(self, t: int, slots: np.ndarray, rows: np.ndarray,
                cls: np.ndarray | None) -> None:
         """Append frame t's rows (n, 6) to the tubes in ``slots``."""
-        self.hist[slots, t % self.h] = rows
+        self.hist[slots, t % self.ring] = rows
         self.cur[slots] = rows
         n = self.nobs[slots]
         self.win[n % self.w, slots] = -rows[:, 4]
@@ -253,12 +257,12 @@ class SlotStore:
         """Gap-fill frame t for the live tubes not extended at t; return those that die.
 
         ROAD fills a gap by repeating the last box and score, not observed.  Writing the fill
-        as the frame passes costs one write; the entries after a tube's last observation are
-        never read, so a tube that dies keeps no fill.
+        as the frame passes costs one write; entries after a tube's last observation are never
+        read, so a tube that dies keeps no fill (see ``ring`` for why none is overwritten).
         """
         missed = np.flatnonzero(self.live & (self.last < t))
         if missed.size:
-            self.hist[missed, t % self.h] = self.cur[missed] * _GAP_ROW
+            self.hist[missed, t % self.ring] = self.cur[missed] * _GAP_ROW
             missed = missed[self.last[missed] < t - jump_gap]
         return missed
 
@@ -296,7 +300,7 @@ class SlotStore:
         self.first[slots] = t
         self.last[slots] = t
         self.sstamp[slots] = stamp_ns
-        self.hist[slots, t % self.h] = rows
+        self.hist[slots, t % self.ring] = rows
 
     def gather(self, slots: np.ndarray, state: str, prefix: str) -> TubeBatch:
         """Copy out the tubes in ``slots`` with their last min(length, H) frames."""
@@ -308,5 +312,5 @@ class SlotStore:
                 'nobs': self.nobs[slots], 'first': first, 'last': last,
                 'sstamp': self.sstamp[slots]}
         rows = {'frames': frames, 'stamps': self.stamps[frames % self.stamps.shape[0]],
-                'hist': self.hist[np.repeat(slots, n), frames % self.h]}
+                'hist': self.hist[np.repeat(slots, n), frames % self.ring]}
         return TubeBatch(state, prefix, cols, ends, rows)
