@@ -12,6 +12,7 @@ first ``--baseline-frames`` frames, whose tubes must come out identical.
 from __future__ import annotations
 
 import argparse
+import re
 import resource
 import sys
 import time
@@ -152,7 +153,7 @@ class ReferenceTubeLinker:
 def synthetic_stream(num_frames: int, num_classes: int = 24, boxes_per_class: int = 10,
                      seed: int = 0, class_scores: bool = False, width: float = 1280.0,
                      height: float = 720.0) -> Iterator[Detections]:
-    """Detections of a synthetic scene: per class, actors moving smoothly, with misses.
+    """Generate the detections of a synthetic scene: per class, actors moving, with misses.
 
     Each frame has exactly ``boxes_per_class`` boxes per class (D = C x that).  Per class,
     ``boxes_per_class`` actors drift with jittered boxes; each frame an actor is missed with
@@ -201,21 +202,23 @@ def _run(linker, frames: Iterator[Detections], materialise: bool) -> tuple[np.nd
     return np.array(times, np.float64), finished
 
 
+_FIELDS = ('label', 'state', 'start_frame', 'last_frame', 'num_observed', 'start_stamp_ns',
+           'last_stamp_ns')
+_ARRAYS = ('stamps_ns', 'frame_indices', 'boxes', 'scores', 'observed')
+
+
 def same_tubes(a: Sequence[Tube], b: Sequence[Tube]) -> bool:
-    """True if two tube lists are equal up to id numbering (compared in creation order)."""
+    """Tell whether two tube lists are equal up to id numbering (compared in creation order)."""
     def key(t: Tube) -> int:
-        return int(t.tube_id.lstrip('abcdefghijklmnopqrstuvwxyz_-:/'))
+        return int(re.search(r'(\d+)$', t.tube_id).group(1))
     if len(a) != len(b):
         return False
     for x, y in zip(sorted(a, key=key), sorted(b, key=key)):
-        if (x.label, x.state, x.start_frame, x.last_frame, x.num_observed,
-                x.start_stamp_ns, x.last_stamp_ns) != (y.label, y.state, y.start_frame,
-                                                      y.last_frame, y.num_observed,
-                                                      y.start_stamp_ns, y.last_stamp_ns):
+        if any(getattr(x, f) != getattr(y, f) for f in _FIELDS):
             return False
-        if abs(x.score - y.score) > 1e-9 or not all(
-                np.array_equal(getattr(x, f), getattr(y, f)) for f in
-                ('stamps_ns', 'frame_indices', 'boxes', 'scores', 'observed')):
+        if abs(x.score - y.score) > 1e-9:
+            return False
+        if not all(np.array_equal(getattr(x, f), getattr(y, f)) for f in _ARRAYS):
             return False
     return True
 

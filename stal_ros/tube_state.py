@@ -273,7 +273,7 @@ class SlotStore:
         self.win[:, slots] = np.inf
 
     def free_slots(self, nc: np.ndarray, max_slots: int) -> np.ndarray:
-        """A free slot for each new tube, ``nc`` (n,) their classes in ascending order."""
+        """Pick a free slot for each new tube; ``nc`` (n,): their classes, ascending."""
         counts = np.bincount(nc, minlength=self.c)
         live = self.live.reshape(self.c, self.r)
         short = int((counts + live.sum(axis=1)).max()) - self.r

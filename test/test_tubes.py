@@ -1,6 +1,6 @@
 # Copyright 2026 The stal_ros Authors
 # Licensed under the Apache License, Version 2.0
-"""Online tube linker (ROAD): scenarios, ids, memory bounds, input checks, reference cross-check."""
+"""Online tube linker (ROAD): scenarios, ids, bounds, input checks, reference cross-check."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
