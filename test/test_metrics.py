@@ -1,0 +1,297 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""Frame-AP, ST-IoU and video-AP against hand-computed values, both protocols."""
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+import numpy as np
+import pytest
+
+from stal_ros.metrics import (average_precision, box_iou_inclusive, DetectedTube, frame_ap,
+                              FrameDetections, GroundTruth, GroundTruthTube, precision_recall,
+                              spatio_temporal_iou, temporal_iou, tube_nms, video_ap,
+                              VideoAnnotations)
+from stal_ros.structures import Detections
+
+BOX = [0.0, 0.0, 9.0, 9.0]  # inclusive 10 x 10 = 100 pixels
+
+
+def gt_split(tubes, num_classes=3, videos=('v1', 'v2')):
+    by_video = {v: [] for v in videos}
+    for t in tubes:
+        by_video[t.video].append(t)
+    return GroundTruth([VideoAnnotations(v, 50, tuple(ts)) for v, ts in by_video.items()],
+                       num_classes, [f'act{k}' for k in range(num_classes)])
+
+
+def gtube(video, label, first, last, box=BOX):
+    n = last - first + 1
+    return GroundTruthTube(video, label, np.arange(first, last + 1), np.tile(box, (n, 1)))
+
+
+def dtube(video, label, score, first, last, box=BOX):
+    n = last - first + 1
+    return DetectedTube(video, label, score, np.arange(first, last + 1), np.tile(box, (n, 1)))
+
+
+# ----------------------------------------------------------------------------------- AP rules
+
+def test_ap_protocols_hand_computed():
+    p, r = precision_recall([True, False, True], 3)
+    np.testing.assert_allclose(p, [1, 1 / 2, 2 / 3])
+    np.testing.assert_allclose(r, [1 / 3, 1 / 3, 2 / 3])
+    # VOC: monotone precision [1, 1, 2/3, 2/3, 0] over recall steps 1/3, 1/3 (, 1/3 at 0).
+    assert average_precision(p, r, 'road') == pytest.approx(1 / 3 + (1 / 3) * (2 / 3))
+    # ACT: trapezoids from (r 0, p 1): 1/3 * 1 + 0 + 1/3 * (1/2 + 2/3) / 2.
+    assert average_precision(p, r, 'act') == pytest.approx(1 / 3 + (1 / 3) * (7 / 6) / 2)
+    assert average_precision([], [], 'road') == 0.0
+    with pytest.raises(ValueError, match="protocol: expected one of \\['act', 'road'\\]"):
+        average_precision(p, r, 'coco')
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.booleans(), max_size=30), st.integers(0, 10))
+def test_ap_is_between_zero_and_one(tp, extra_gt):
+    num_gt = sum(tp) + extra_gt
+    if num_gt == 0:
+        return
+    p, r = precision_recall(tp, num_gt)
+    for protocol in ('road', 'act'):
+        ap = average_precision(p, r, protocol)
+        assert 0.0 <= ap <= 1.0 + 1e-12
+        if extra_gt == 0 and tp and all(tp):
+            assert ap == pytest.approx(1.0)
+
+
+# -------------------------------------------------------------------------------- box overlaps
+
+def test_inclusive_iou_hand_computed():
+    # (0,0,9,9) covers 100 pixels, (0,0,9,4) 50 of them: IoU 0.5 (continuous would be 4/9).
+    assert box_iou_inclusive([BOX], [[0, 0, 9, 4]])[0, 0] == pytest.approx(0.5)
+    assert box_iou_inclusive([BOX], [[10, 0, 19, 9]])[0, 0] == 0.0
+    assert box_iou_inclusive([BOX], [[9, 9, 18, 18]])[0, 0] == pytest.approx(1 / 199)
+
+
+def test_st_iou_on_partial_temporal_overlap():
+    f1, f2 = np.arange(1, 11), np.arange(6, 16)
+    b1, b2 = np.tile(BOX, (10, 1)), np.tile(BOX, (10, 1))
+    assert temporal_iou(f1, f2) == pytest.approx(5 / 15)
+    assert spatio_temporal_iou(f1, b1, f2, b2) == pytest.approx(1 / 3)
+    # Half-height boxes on the overlap only (frames 6-10): spatial 0.5 there.
+    b2_half = b2.copy()
+    b2_half[:5] = [0, 0, 9, 4]
+    assert spatio_temporal_iou(f1, b1, f2, b2_half) == pytest.approx(1 / 3 * 0.5)
+    # Varying overlap: IoUs 1, 0.5, 0, 0, 0 on frames 6..10 -> mean 0.3.
+    b2_var = b2.copy()
+    b2_var[1] = [0, 0, 9, 4]
+    b2_var[2:5] = [20, 20, 29, 29]
+    assert spatio_temporal_iou(f1, b1, f2, b2_var) == pytest.approx(1 / 3 * 0.3)
+    assert spatio_temporal_iou(f1, b1, np.arange(11, 20), np.tile(BOX, (9, 1))) == 0.0
+    # A hole in one tube inside the overlap counts as IoU 0 for that frame.
+    f_hole = np.array([1, 2, 4, 5])
+    assert spatio_temporal_iou(np.arange(1, 6), np.tile(BOX, (5, 1)), f_hole,
+                               np.tile(BOX, (4, 1))) == pytest.approx(4 / 5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 20), st.integers(1, 15), st.integers(0, 20), st.integers(1, 15),
+       st.floats(0, 50), st.floats(0, 50), st.floats(1, 40))
+def test_st_iou_symmetric_bounded_and_one_on_itself(s1, n1, s2, n2, x1, x2, w):
+    f1, f2 = np.arange(s1, s1 + n1), np.arange(s2, s2 + n2)
+    b1 = np.tile([x1, 0, x1 + w, 30], (n1, 1))
+    b2 = np.tile([x2, 5, x2 + w, 25], (n2, 1))
+    ab, ba = spatio_temporal_iou(f1, b1, f2, b2), spatio_temporal_iou(f2, b2, f1, b1)
+    assert ab == pytest.approx(ba) and 0.0 <= ab <= 1.0
+    assert spatio_temporal_iou(f1, b1, f1, b1) == pytest.approx(1.0)
+    iou_ab = box_iou_inclusive(b1[:1], b2[:1])
+    np.testing.assert_allclose(iou_ab, box_iou_inclusive(b2[:1], b1[:1]).T)
+
+
+# ------------------------------------------------------------------------------------ frame-AP
+
+def test_frame_ap_duplicates_are_false_positives():
+    gt = gt_split([gtube('v1', 0, 1, 1), gtube('v1', 0, 2, 2)], 1)
+    dets = FrameDetections.from_records([
+        ('v1', 1, 0, 0.9, BOX),          # TP
+        ('v1', 1, 0, 0.8, [0, 0, 9, 8]),  # duplicate of the same box: FP
+        ('v1', 2, 0, 0.7, BOX)])         # TP
+    res = frame_ap(gt, dets)
+    c = res.classes[0]
+    np.testing.assert_allclose(c.precision, [1, 1 / 2, 2 / 3])
+    np.testing.assert_allclose(c.recall, [1 / 2, 1 / 2, 1])
+    assert (c.num_gt, c.num_det, c.num_tp) == (2, 3, 2)
+    assert c.ap == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)  # ROAD / VOC
+    assert frame_ap(gt, dets, protocol='act').classes[0].ap == pytest.approx(
+        0.5 + 0.5 * (0.5 + 2 / 3) / 2)
+    assert res.protocol == 'road' and 'xVOCap' in res.format_table()
+
+
+def test_frame_ap_ties_keep_input_order():
+    gt = gt_split([gtube('v1', 0, 1, 1)], 1)
+    fp_first = FrameDetections.from_records([('v1', 3, 0, 0.5, BOX), ('v1', 1, 0, 0.5, BOX)])
+    tp_first = FrameDetections.from_records([('v1', 1, 0, 0.5, BOX), ('v1', 3, 0, 0.5, BOX)])
+    # FP then TP: precision [0, 1/2] at recall [0, 1] -> VOC AP 1/2; TP first -> 1.
+    assert frame_ap(gt, fp_first).mean_ap == pytest.approx(0.5)
+    assert frame_ap(gt, tp_first).mean_ap == pytest.approx(1.0)
+    assert frame_ap(gt, fp_first, protocol='act').mean_ap == pytest.approx(0.5 * 0.5)
+
+
+def test_frame_ap_classes_without_detections_or_ground_truth():
+    gt = gt_split([gtube('v1', 0, 1, 2), gtube('v2', 1, 1, 1)], 3)
+    dets = FrameDetections.from_records([('v1', 1, 0, 0.9, BOX), ('v1', 2, 0, 0.8, BOX),
+                                         ('v1', 1, 2, 0.9, BOX)])
+    res = frame_ap(gt, dets)
+    assert res.classes[0].ap == pytest.approx(1.0)
+    assert res.classes[1].ap == 0.0 and res.classes[1].num_det == 0  # GT, no detection
+    assert math.isnan(res.classes[2].ap) and res.classes[2].num_gt == 0  # no GT
+    assert res.mean_ap == pytest.approx(0.5)  # mean over classes with ground truth
+    table = res.format_table()
+    assert 'act2' in table and 'n/a' in table and '50.00' in table
+
+
+def test_frame_ap_inclusive_threshold_and_best_unmatched_box():
+    gt = gt_split([gtube('v1', 0, 1, 1), gtube('v1', 0, 1, 1, [5, 0, 14, 9])], 1)
+    # IoU 0.5 exactly with the inclusive convention -> TP at threshold 0.5.
+    half = FrameDetections.from_records([('v1', 1, 0, 0.9, [0, 0, 9, 4])])
+    assert frame_ap(gt_split([gtube('v1', 0, 1, 1)], 1), half).mean_ap == pytest.approx(1.0)
+    # First detection takes its best box (BOX); the second, overlapping both, gets the other.
+    dets = FrameDetections.from_records([('v1', 1, 0, 0.9, BOX), ('v1', 1, 0, 0.8, [2, 0, 11, 9])])
+    assert frame_ap(gt, dets, iou_threshold=0.4).classes[0].num_tp == 2
+    assert frame_ap(gt, dets, iou_threshold=0.7).classes[0].num_tp == 1
+
+
+def perfect_split(rng, num_videos=4, num_classes=3):
+    tubes, records = [], []
+    for v in range(num_videos):
+        for k in range(num_classes):
+            first = int(rng.integers(1, 10))
+            n = int(rng.integers(5, 15))
+            xy = rng.uniform(0, 200, 2)
+            box = np.concatenate([xy, xy + rng.uniform(20, 60, 2)])
+            boxes = box + rng.normal(0, 3, (n, 4)).cumsum(0)
+            boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 1)
+            tubes.append(GroundTruthTube(f'v{v}', k, np.arange(first, first + n), boxes))
+            records += [(f'v{v}', first + i, k, float(rng.uniform(0.5, 1)), boxes[i])
+                        for i in range(n)]
+    videos = [VideoAnnotations(f'v{v}', 40, tuple(t for t in tubes if t.video == f'v{v}'))
+              for v in range(num_videos)]
+    gt = GroundTruth(videos, num_classes)
+    return gt, tubes, records
+
+
+def test_perfect_detections_score_one_and_shuffled_labels_less():
+    rng = np.random.default_rng(0)
+    gt, tubes, records = perfect_split(rng)
+    dets = FrameDetections.from_records(records)
+    dtubes = [DetectedTube(t.video, t.label, 0.5 + 0.01 * i, t.frames, t.boxes)
+              for i, t in enumerate(tubes)]
+    for protocol in ('road', 'act'):
+        assert frame_ap(gt, dets, protocol=protocol).mean_ap == pytest.approx(1.0)
+        res = video_ap(gt, dtubes, protocol=protocol)
+        assert all(res.mean_ap(t) == pytest.approx(1.0) for t in (0.2, 0.5, 0.75))
+        assert res.mean_ap_coco == pytest.approx(1.0)
+    shuffled = FrameDetections(dets.videos, dets.frames, rng.permutation(dets.labels),
+                               dets.scores, dets.boxes)
+    assert frame_ap(gt, shuffled).mean_ap < 0.9
+    labels = rng.permutation([t.label for t in dtubes])
+    while np.array_equal(labels, [t.label for t in dtubes]):
+        labels = rng.permutation(labels)
+    bad = [DetectedTube(t.video, int(k), t.score, t.frames, t.boxes)
+           for t, k in zip(dtubes, labels)]
+    assert video_ap(gt, bad).mean_ap(0.5) < 1.0
+
+
+def test_frame_detections_from_pipeline_detections():
+    det = Detections(np.array([BOX], np.float32), np.array([0.7], np.float32), np.array([1]))
+    fd = FrameDetections.concatenate([FrameDetections.from_detections('v1', 4, det),
+                                      FrameDetections.from_detections('v2', 5, det)])
+    assert len(fd) == 2 and fd.videos.tolist() == ['v1', 'v2'] and fd.frames.tolist() == [4, 5]
+
+
+# ------------------------------------------------------------------------------------ video-AP
+
+def test_video_ap_hand_computed():
+    gt = gt_split([gtube('v1', 0, 1, 10), gtube('v2', 0, 1, 10), gtube('v1', 1, 1, 10)], 2)
+    tubes = [
+        dtube('v1', 0, 0.9, 6, 15),  # ST-IoU 5/15 = 1/3 with the v1 tube
+        dtube('v2', 0, 0.8, 1, 10),  # ST-IoU 1
+        dtube('v2', 0, 0.7, 1, 10),  # duplicate: FP
+        dtube('v1', 1, 0.6, 1, 8),  # ST-IoU 0.8
+    ]
+    res = video_ap(gt, tubes)
+    # class 0 @0.2: TP, TP, FP -> precision [1, 1, 2/3], recall [1/2, 1, 1] -> AP 1.
+    assert res.results[0.2].classes[0].ap == pytest.approx(1.0)
+    # @0.5: FP, TP, FP -> precision [0, 1/2, 1/3], recall [0, 1/2, 1/2] -> AP 1/4.
+    assert res.results[0.5].classes[0].ap == pytest.approx(0.25)
+    assert res.results[0.5].classes[1].ap == pytest.approx(1.0)
+    assert res.results[0.85].classes[1].ap == 0.0
+    assert res.mean_ap(0.5) == pytest.approx(0.625)
+    assert res.mean_ap(0.75) == pytest.approx((0.25 + 1.0) / 2)
+    # 0.5:0.95: class 0 is 1/4 everywhere, class 1 is 1 up to 0.8 (7 of 10 thresholds).
+    assert res.mean_ap_coco == pytest.approx((0.25 + 0.7) / 2)
+    act = video_ap(gt, tubes, protocol='act')
+    assert act.tube_nms_iou == 0.3 and res.tube_nms_iou is None
+    # ACT's tube NMS drops the duplicate: class 0 @0.5 is FP, TP -> (1/2)(0 + 1/2)/2 = 1/8.
+    assert act.results[0.5].classes[0].num_det == 2
+    assert act.results[0.5].classes[0].ap == pytest.approx(0.125)
+    table = res.format_table()
+    assert '@0.2' in table and '@.5:.95' in table and 'road' in table and 'act1' in table
+
+
+def test_tube_nms_keeps_best_per_video_and_class():
+    a, b = dtube('v1', 0, 0.9, 1, 10), dtube('v1', 0, 0.8, 2, 10)
+    c, d = dtube('v2', 0, 0.7, 1, 10), dtube('v1', 1, 0.6, 1, 10)
+    assert tube_nms([b, a, c, d], 0.3) == [a, c, d]
+
+
+def test_ground_truth_from_act_annotations():
+    gttubes = {'Basketball/v_01': {0: [np.array([[1, 0, 0, 9, 9], [2, 1, 1, 10, 10]])]},
+               'Diving/v_02': {1: [np.array([[5, 0, 0, 9, 9]]), np.array([[7, 3, 3, 9, 9]])]}}
+    nframes = {'Basketball/v_01': 30, 'Diving/v_02': 40, 'Diving/v_03': 20}
+    gt = GroundTruth.from_act(gttubes, nframes, ['Basketball', 'Diving'])
+    assert gt.num_classes == 2 and len(gt.videos) == 3 and len(gt.tubes(1)) == 2
+    t = gt.tubes(0)[0]
+    assert t.frames.tolist() == [1, 2] and t.boxes[1].tolist() == [1, 1, 10, 10]
+    assert gt.videos['Diving/v_03'].num_frames == 20 and gt.videos['Diving/v_03'].tubes == ()
+    only = GroundTruth.from_act(gttubes, nframes, ['Basketball', 'Diving'], ['Diving/v_02'])
+    assert list(only.videos) == ['Diving/v_02']
+
+
+def test_malformed_inputs_raise_value_errors():
+    with pytest.raises(ValueError, match='x2 >= x1'):
+        GroundTruthTube('v', 0, [1, 2], [[5, 0, 1, 9], [0, 0, 9, 9]])
+    with pytest.raises(ValueError, match='strictly increasing'):
+        GroundTruthTube('v', 0, [2, 1], [BOX, BOX])
+    with pytest.raises(ValueError, match=r'expected shape \(2, 4\)'):
+        GroundTruthTube('v', 0, [1, 2], [BOX])
+    with pytest.raises(ValueError, match='score'):
+        DetectedTube('v', 0, float('nan'), [1], [BOX])
+    with pytest.raises(ValueError, match='score'):
+        DetectedTube('v', 0, -1.0, [1], [BOX])
+    with pytest.raises(ValueError, match='scores'):
+        FrameDetections.from_records([('v1', 1, 0, float('nan'), BOX)])
+    with pytest.raises(ValueError, match='scores'):
+        FrameDetections(['v1'], [1], [0], [-0.5], [BOX])
+    with pytest.raises(ValueError, match=r'labels: expected shape \(2,\)'):
+        FrameDetections(['v1', 'v1'], [1, 2], [0], [0.5, 0.5], [BOX, BOX])
+    gt = gt_split([gtube('v1', 0, 1, 1)], 1)
+    with pytest.raises(ValueError, match="video 'v9' is not in the ground truth"):
+        frame_ap(gt, FrameDetections.from_records([('v9', 1, 0, 0.5, BOX)]))
+    with pytest.raises(ValueError, match='num_classes = 1'):
+        frame_ap(gt, FrameDetections.from_records([('v1', 1, 3, 0.5, BOX)]))
+    with pytest.raises(ValueError, match='iou_threshold'):
+        frame_ap(gt, FrameDetections.from_records([]), iou_threshold=0)
+    with pytest.raises(ValueError, match="video 'v9'"):
+        video_ap(gt, [dtube('v9', 0, 0.5, 1, 2)])
+    with pytest.raises(ValueError, match='listed twice'):
+        GroundTruth([VideoAnnotations('a', 3), VideoAnnotations('a', 3)], 1)
+    with pytest.raises(ValueError, match='label 2'):
+        GroundTruth([VideoAnnotations('a', 3, (gtube('a', 2, 1, 1),))], 2)
+
+
+def test_empty_detections_give_zero_ap():
+    gt = gt_split([gtube('v1', 0, 1, 3)], 1)
+    assert frame_ap(gt, FrameDetections.from_records([])).mean_ap == 0.0
+    assert video_ap(gt, []).mean_ap(0.5) == 0.0
