@@ -48,9 +48,9 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     g = int(np.prod(lead, dtype=np.int64))
     # Coordinates first and every pair spelled out in 1-D rows: numpy is slow on short
     # broadcast inner loops, fast on long contiguous ones.
-    at = a.reshape(g, m, 4).transpose(2, 0, 1)  # (4, G, M)
+    at = np.ascontiguousarray(a.reshape(g, m, 4).transpose(2, 0, 1)).reshape(4, g * m)
     bt = np.ascontiguousarray(b.reshape(g, n, 4).transpose(2, 0, 1))  # (4, G, N)
-    ax1, ay1, ax2, ay2 = np.repeat(at, n, axis=2).reshape(4, -1)  # (4, G*M*N)
+    ax1, ay1, ax2, ay2 = np.repeat(at, n, axis=1)  # (4, G*M*N)
     bx1, by1, bx2, by2 = np.repeat(bt[:, :, None, :], m, axis=2).reshape(4, -1)
     inter = np.minimum(ax2, bx2)
     inter -= np.maximum(ax1, bx1)
@@ -62,8 +62,9 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     union = (ax2 - ax1) * (ay2 - ay1)
     union += (bx2 - bx1) * (by2 - by1)
     union -= inter
-    # union >= both areas >= 0, and union == 0 implies inter == 0: those pairs stay 0.
-    np.divide(inter, union, out=inter, where=union > 0)
+    # union >= both areas >= 0 and union == 0 implies inter == 0: such pairs give 0.
+    np.maximum(union, np.finfo(union.dtype).tiny, out=union)
+    inter /= union
     return inter.reshape(lead + (m, n))
 
 
@@ -154,6 +155,7 @@ class LinkerStep:
         frame_index: index of the frame in the stream (0 after construction or ``reset()``).
         stamp_ns: the frame's stamp.
         num_active: number of tubes in ``active``.
+        num_finished: number of tubes in ``finished``.
         finished: tubes that finished at this frame, each reported exactly once in the life of
             the linker (tubes that never reached ``tubes.min_publish_length`` are dropped).
         active: the live tubes of at least ``tubes.min_publish_length`` frames.
@@ -164,7 +166,8 @@ class LinkerStep:
     it (reading it later raises RuntimeError).
     """
 
-    __slots__ = ('frame_index', 'stamp_ns', 'num_active', '_finished', '_active', '_build')
+    __slots__ = ('frame_index', 'stamp_ns', 'num_active', 'num_finished', '_finished',
+                 '_active', '_build')
 
     def __init__(self, frame_index: int, stamp_ns: int, num_active: int,
                  finished: list[Tube] | TubeBatch | None = None,
@@ -173,6 +176,7 @@ class LinkerStep:
         self.frame_index = frame_index
         self.stamp_ns = stamp_ns
         self.num_active = num_active
+        self.num_finished = 0 if finished is None else len(finished)
         self._finished = finished
         self._active = active
         self._build = build
