@@ -58,18 +58,21 @@ def greedy_nms(iou: np.ndarray, valid: np.ndarray, iou_threshold: float,
     k = valid.shape[1]
     keep = valid
     if k > 1:
-        # sup[c, j, i]: the better box j would suppress i > j.  Padding boxes are all zeros,
-        # so their IoU with anything is 0 and they never suppress.
+        # sup[c, j, i]: the better valid box j would suppress i > j.
         sup = iou > iou_threshold
         sup &= _upper(k)
+        sup &= valid[:, :, None]
         hit = sup.any(axis=1)
         if hit.any():
-            # Fixed point of keep[i] = not any(keep[j] and sup[j, i]), from 'every suppressor
-            # counts' (Fast NMS): exact greedy NMS, entry i is final after i iterations.
-            new = valid & ~hit
-            while not np.array_equal(new, keep):
-                keep = new
-                new = valid & ~np.any(sup & keep[:, :, None], axis=1)
+            keep = valid & ~hit  # every suppressor counted ('Fast NMS')
+            # That is greedy NMS unless a suppressed box itself suppresses a box; then iterate
+            # keep[i] = not any(keep[j] and sup[j, i]) to its fixed point (entry i is final
+            # after i iterations).
+            if sup[hit].any():
+                new, keep = keep, valid
+                while not np.array_equal(new, keep):
+                    keep = new
+                    new = valid & ~np.any(sup & keep[:, :, None], axis=1)
     if k > top_k:
         keep = keep & (np.cumsum(keep, axis=1) <= top_k)
     return keep
@@ -265,8 +268,7 @@ class OnlineTubeLinker:
         rows[:, 4] = scores[order]
         rows[:, 5] = 1.0
         pc[at] = rows
-        valid = np.zeros(c * kp, bool)
-        valid[at] = True
+        valid = pc[:, 5] > 0.0
         pcs = None
         if self._store.with_cls:
             pcs = np.zeros((c * kp, c), np.float32)

@@ -204,6 +204,14 @@ def test_greedy_nms_is_sequential_greedy():
             assert np.flatnonzero(keep[c]).tolist() == kept
 
 
+def test_greedy_nms_keeps_a_box_whose_suppressor_was_suppressed():
+    # A suppresses B, B would suppress C, A does not touch C: greedy keeps A and C.
+    boxes = np.array([[[0, 0, 10, 10], [4, 0, 14, 10], [8, 0, 18, 10]]], np.float32)
+    valid = np.ones((1, 3), bool)
+    assert greedy_nms(box_iou(boxes, boxes), valid, 0.3, 10).tolist() == [[True, False, True]]
+    assert greedy_nms(box_iou(boxes, boxes), valid, 0.3, 1).tolist() == [[True, False, False]]
+
+
 @pytest.mark.parametrize('cfg', [
     TubeConfig(),
     TubeConfig(edge_cost='scrSim', jump_gap=1, top_k=4, max_history=7),
