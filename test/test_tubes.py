@@ -234,6 +234,35 @@ def test_fast_linker_equals_plain_reference(cfg):
     assert len(fin_f) > 10 and same_tubes(fin_f, fin_r)
 
 
+@st.composite
+def coarse_stream(draw):
+    """Few frames of quantised boxes and scores: ties, duplicates and empty frames."""
+    frames = []
+    for _ in range(draw(st.integers(1, 12))):
+        d = draw(st.integers(0, 7))
+        xy = draw(hnp.arrays(np.int64, (d, 2), elements=st.integers(0, 6))) * 10
+        wh = draw(hnp.arrays(np.int64, (d, 2), elements=st.integers(0, 3))) * 10
+        scores = draw(hnp.arrays(np.float32, d, elements=st.sampled_from([0.0, 0.3, 0.6, 1.0])))
+        labels = draw(hnp.arrays(np.int64, d, elements=st.integers(0, 2)))
+        cs = draw(hnp.arrays(np.float32, (d, 3), elements=st.sampled_from([0.0, 0.5, 1.0])))
+        frames.append(Detections(np.concatenate([xy, xy + wh], 1).astype(np.float32), scores,
+                                 labels, cs))
+    return frames
+
+
+@settings(max_examples=150, deadline=None)
+@given(coarse_stream(), st.sampled_from(['score', 'scrSim', 'scrMinusSim']),
+       st.integers(0, 2), st.sampled_from([0.0, 0.1, 0.5]), st.integers(1, 3))
+def test_fast_linker_equals_reference_with_ties(frames, edge_cost, jump_gap, iou_thr, top_k):
+    cfg = TubeConfig(edge_cost=edge_cost, jump_gap=jump_gap, iou_threshold=iou_thr,
+                     top_k=top_k, score_window=2, max_history=5, score_threshold=0.0)
+    fast, ref = OnlineTubeLinker(cfg, 3), ReferenceTubeLinker(cfg, 3)
+    for t, d in enumerate(frames):
+        a, b = fast.update(d, t), ref.update(d, t)
+        assert same_tubes(a.active, b.active) and same_tubes(a.finished, b.finished)
+    assert same_tubes(fast.flush(), ref.flush())
+
+
 def test_empty_frames_are_normal_input():
     lk = OnlineTubeLinker(TubeConfig(edge_cost='scrSim', jump_gap=1), 2)
     steps = run(lk, [None, Detections.empty(2), dets([box_at(0)], [0.9], [0], [[0.9, 0.1]]),
