@@ -11,12 +11,14 @@ with the tube's last box is at least ``tubes.iou_threshold``; a tube unmatched f
 ``tubes.jump_gap`` consecutive frames finishes; unclaimed boxes start new tubes; when a tube is
 matched again after a gap the missed frames are filled by repeating its last box.
 
-Vectorised across classes: the state of the live tubes lives in (C, R) slot arrays (C classes,
-R slots per class) and the candidate boxes in (C, Kp) padded arrays, so a frame costs a fixed
-number of numpy calls whatever the number of classes.  The greedy association (sequential in
-ROAD) runs in rounds; a tube's choice is committed in a round once no higher-priority
-unresolved tube of its class could still take that box, which gives exactly the sequential
-result (``stal_ros.bench_tubes.ReferenceTubeLinker`` is the plain loop it is tested against).
+Vectorised across classes: the live tubes sit in (C, R) slot arrays (C classes, R slots per
+class) and the candidate boxes in (C, Kp) padded arrays, so a frame costs a fixed number of
+numpy calls whatever the number of classes; one IoU call serves both the NMS and the
+association.  The greedy association (sequential in ROAD) is decided for all tubes at once,
+and a tube's pick is final when no higher-priority tube of its class could take that box;
+the few tubes left are then decided one by one in priority order.  That is exactly the
+sequential result: ``stal_ros.bench_tubes.ReferenceTubeLinker`` is the plain loop the linker
+is tested against.
 
 Deviations from ROAD's MATLAB code, on purpose:
 - Order score: mean of the *last* ``score_window`` observed scores (ROAD sorts the scores and
