@@ -66,25 +66,28 @@ def test_no_positives_gives_zero_loss_and_bad_targets_fail():
         loss(loc, conf, PRIORS, [(torch.zeros(0, 4), torch.zeros(0))] * 2)
 
 
-def _batch(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    clip = torch.rand(2, 3, 3, 64, 64, generator=g)
-    clip[0, :, :, 10:40, 20:44] = 0.9                      # a bright actor moving right
-    for t in range(3):
-        clip[1, t, :, 30:60, 5 + 4 * t:25 + 4 * t] = 0.1
-    targets = [(torch.tensor([[20 / 64, 10 / 64, 44 / 64, 40 / 64]]), torch.tensor([0])),
-               (torch.tensor([[13 / 64, 30 / 64, 33 / 64, 60 / 64]]), torch.tensor([1]))]
+def _batch(size=32):
+    """Two clips with one actor each; boxes normalised xyxy."""
+    g = torch.Generator().manual_seed(0)
+    clip = torch.rand(2, 3, 3, size, size, generator=g)
+    u = size // 32
+    clip[0, :, :, 5 * u:20 * u, 10 * u:22 * u] = 0.9          # a bright, still actor
+    for t in range(3):                                           # a dark one moving right
+        clip[1, t, :, 15 * u:30 * u, (2 + 2 * t) * u:(12 + 2 * t) * u] = 0.1
+    targets = [(torch.tensor([[10 / 32, 5 / 32, 22 / 32, 20 / 32]]), torch.tensor([0])),
+               (torch.tensor([[6 / 32, 15 / 32, 16 / 32, 30 / 32]]), torch.tensor([1]))]
     return clip, targets
 
 
 def test_loss_falls_by_more_than_half_when_overfitting():
     torch.manual_seed(0)
-    model = build_detector(DetectorConfig.from_dict(TINY), device='cpu').train()
+    config = DetectorConfig.from_dict(dict(TINY, input_size=32))
+    model = build_detector(config, device='cpu').train()
     criterion = DetectionLoss()
-    clip, targets = _batch()
+    clip, targets = _batch(32)
     optimiser = torch.optim.Adam(model.parameters(), lr=5e-3)
     losses = []
-    for _ in range(20):
+    for _ in range(12):
         terms = criterion(model(clip), targets)
         optimiser.zero_grad()
         terms.total.backward()
@@ -98,7 +101,7 @@ def test_total_adds_flow_loss_and_freezing():
     torch.manual_seed(0)
     config = DetectorConfig.from_dict(dict(TINY, flow=dict(TINY['flow'], kind='pwc')))
     model = build_detector(config, device='cpu').train()
-    clip, targets = _batch()
+    clip, targets = _batch(64)
     gt = [torch.zeros(2, 2, 64, 64), torch.ones(2, 2, 64, 64)]
     criterion = DetectionLoss.from_config(config)
     assert criterion.flow_level_weights == config.flow.loss_weights
