@@ -458,3 +458,17 @@ class DetectorConfig(ConfigBase):
     def num_classes(self) -> int:
         """Return K, the number of classes including background (index 0)."""
         return len(self.class_names) + 1
+
+
+# --------------------------------------------------------------------------------------------
+# Everything the node is configured with (ROS parameters, config/stal_ros.yaml).
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StalConfig(ConfigBase):
+    """Top level: the detector and the online tubes."""
+
+    SECTION: ClassVar[str] = ''
+
+    detector: DetectorConfig = param(default_factory=DetectorConfig)
+    tubes: TubeConfig = param(default_factory=TubeConfig)
