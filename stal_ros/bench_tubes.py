@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument('--boxes', type=int, default=10, help='boxes per class and frame')
     ap.add_argument('--edge-cost', default='score', choices=('score', 'scrSim', 'scrMinusSim'))
     ap.add_argument('--max-history', type=int, default=TubeConfig().max_history)
-    ap.add_argument('--baseline-frames', type=int, default=300,
+    ap.add_argument('--baseline-frames', type=int, default=200,
                     help='frames linked by the reference linker for the ratio (0: skip)')
     ap.add_argument('--materialise', action='store_true',
                     help='also build LinkerStep.active (Tube snapshots) inside the timing')
