@@ -12,6 +12,7 @@ H + jump_gap + 2 frame stamps: memory stays bounded on an endless stream.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 import threading
 from typing import Callable
 
@@ -45,13 +46,13 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lead = a.shape[:-2]
     if b.shape[:-2] != lead:
         raise ValueError(f'box_iou: expected equal leading shapes, got {a.shape} and {b.shape}')
-    g = int(np.prod(lead, dtype=np.int64))
+    g = math.prod(lead)
     # Coordinates first and every pair spelled out in 1-D rows: numpy is slow on short
     # broadcast inner loops, fast on long contiguous ones.
     at = np.ascontiguousarray(a.reshape(g, m, 4).transpose(2, 0, 1)).reshape(4, g * m)
     bt = np.ascontiguousarray(b.reshape(g, n, 4).transpose(2, 0, 1))  # (4, G, N)
-    ax1, ay1, ax2, ay2 = np.repeat(at, n, axis=1)  # (4, G*M*N)
-    bx1, by1, bx2, by2 = np.repeat(bt[:, :, None, :], m, axis=2).reshape(4, -1)
+    ax1, ay1, ax2, ay2 = at.repeat(n, axis=1)  # (4, G*M*N)
+    bx1, by1, bx2, by2 = bt[:, :, None, :].repeat(m, axis=2).reshape(4, -1)
     inter = np.minimum(ax2, bx2)
     inter -= np.maximum(ax1, bx1)
     np.maximum(inter, 0, out=inter)
@@ -264,7 +265,7 @@ class SlotStore:
         as the frame passes costs one write; entries after a tube's last observation are never
         read, so a tube that dies keeps no fill (see ``ring`` for why none is overwritten).
         """
-        missed = np.flatnonzero(self.live & (self.last < t))
+        missed = (self.live & (self.last < t)).nonzero()[0]
         if missed.size:
             self.hist[missed, t % self.ring] = self.cur[missed] * _GAP_ROW
             missed = missed[self.last[missed] < t - jump_gap]
@@ -284,8 +285,8 @@ class SlotStore:
         if short > 0:
             self._allocate(max(self.r + short, min(2 * self.r, max_slots)))
             live = self.live.reshape(self.c, self.r)
-        order = np.argsort(live, axis=1, kind='stable')  # free slots first, by slot
-        j = np.arange(nc.size) - (np.cumsum(counts) - counts)[nc]
+        order = live.argsort(axis=1, kind='stable')  # free slots first, by slot
+        j = np.arange(nc.size) - (counts.cumsum() - counts)[nc]
         return nc * self.r + order[nc, j]
 
     def start(self, t: int, stamp_ns: int, slots: np.ndarray, rows: np.ndarray,
@@ -310,11 +311,11 @@ class SlotStore:
         """Copy out the tubes in ``slots`` with their last min(length, H) frames."""
         first, last = self.first[slots], self.last[slots]
         n = np.minimum(last - first + 1, self.h)
-        ends = np.cumsum(n)
-        frames = np.repeat(last + 1 - ends, n) + np.arange(int(ends[-1]) if n.size else 0)
+        ends = n.cumsum()
+        frames = (last + 1 - ends).repeat(n) + np.arange(int(ends[-1]) if n.size else 0)
         cols = {'label': slots // self.r, 'num': self.num[slots], 'ssum': self.ssum[slots],
                 'nobs': self.nobs[slots], 'first': first, 'last': last,
                 'sstamp': self.sstamp[slots]}
         rows = {'frames': frames, 'stamps': self.stamps[frames % self.stamps.shape[0]],
-                'hist': self.hist[np.repeat(slots, n), frames % self.ring]}
+                'hist': self.hist[slots.repeat(n), frames % self.ring]}
         return TubeBatch(state, prefix, cols, ends, rows)

@@ -65,18 +65,18 @@ def greedy_nms(iou: np.ndarray, valid: np.ndarray, iou_threshold: float,
         sup &= _upper(k)
         sup &= valid[:, :, None]
         hit = sup.any(axis=1)
-        if hit.any():
+        if np.count_nonzero(hit):
             keep = valid & ~hit  # every suppressor counted ('Fast NMS')
             # That is greedy NMS unless a suppressed box itself suppresses a box; then iterate
             # keep[i] = not any(keep[j] and sup[j, i]) to its fixed point (entry i is final
             # after i iterations).
-            if sup[hit].any():
+            if np.count_nonzero(sup[hit]):
                 new, keep = keep, valid
                 while not np.array_equal(new, keep):
                     keep = new
-                    new = valid & ~np.any(sup & keep[:, :, None], axis=1)
+                    new = valid & ~(sup & keep[:, :, None]).any(axis=1)
     if k > top_k:
-        keep = keep & (np.cumsum(keep, axis=1) <= top_k)
+        keep = keep & (keep.cumsum(axis=1) <= top_k)
     return keep
 
 
@@ -201,7 +201,7 @@ class OnlineTubeLinker:
                     keep[ci, ki] = False
         finished = self._finish(st.miss(t, cfg.jump_gap))
         if cand is not None:
-            nc, nk = np.nonzero(keep)  # class-major, best box first: the order tubes start in
+            nc, nk = keep.nonzero()  # class-major, best box first: the order tubes start in
             if nc.size:
                 slots = st.free_slots(nc, self._max_slots)
                 st.start(t, int(stamp_ns), slots, pc[nc, nk],
@@ -209,12 +209,12 @@ class OnlineTubeLinker:
         if cfg.min_publish_length == 1:
             num_active = int(np.count_nonzero(st.live))
         else:
-            num_active = self._publishable(np.flatnonzero(st.live)).size
+            num_active = self._publishable(st.live.nonzero()[0]).size
         return LinkerStep(t, int(stamp_ns), num_active, finished, build=self._build_active)
 
     def flush(self) -> list[Tube]:
         """Finish every live tube (end of stream) and return them; ids are not reused."""
-        batch = self._finish(np.flatnonzero(self._store.live))
+        batch = self._finish(self._store.live.nonzero()[0])
         return [] if batch is None else batch.tubes()
 
     def _publishable(self, slots: np.ndarray) -> np.ndarray:
@@ -227,7 +227,7 @@ class OnlineTubeLinker:
         if frame_index != self._frame:
             raise RuntimeError(f'LinkerStep.active of frame {frame_index} read after frame '
                                f'{self._frame} was linked; read it before the next update()')
-        slots = self._publishable(np.flatnonzero(self._store.live))
+        slots = self._publishable(self._store.live.nonzero()[0])
         if slots.size == 0:
             return []
         return self._store.gather(slots, 'active', self.id_prefix).tubes()
@@ -252,7 +252,7 @@ class OnlineTubeLinker:
         """
         boxes, scores, labels, cs = det.boxes, det.scores, det.labels, det.class_scores
         keep = scores > self.config.score_threshold
-        if not keep.all():
+        if np.count_nonzero(keep) < keep.size:
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
             cs = None if cs is None else cs[keep]
         n = scores.shape[0]
@@ -262,7 +262,7 @@ class OnlineTubeLinker:
         lab = labels[order]
         counts = np.bincount(lab, minlength=self.num_classes)
         kp = int(counts.max())
-        at = lab * kp + np.arange(n) - (np.cumsum(counts) - counts)[lab]  # flat (C, Kp) index
+        at = lab * kp + np.arange(n) - (counts.cumsum() - counts)[lab]  # flat (C, Kp) index
         c = self.num_classes
         pc = np.zeros((c * kp, 6), np.float32)
         rows = np.empty((n, 6), np.float32)
@@ -330,10 +330,10 @@ class OnlineTubeLinker:
         # take that box: then the box's first able tube (by priority) is the tube itself.
         first = ok.argmax(axis=1)  # (C, Kp)
         safe = has & (first[self._rows, best] == cols)
-        ci, ri = np.nonzero(safe)
+        ci, ri = safe.nonzero()
         ki = best[ci, ri]
         rest = has & ~safe
-        if rest.any():
+        if np.count_nonzero(rest):
             ci, ri, ki = _sequential(rest, e, ci, ri, ki)
         return ci, pslot[ci, ri], ki
 
@@ -347,7 +347,7 @@ def _sequential(rest: np.ndarray, e: np.ndarray, ci: np.ndarray, ri: np.ndarray,
     """
     claimed = np.zeros((e.shape[0], e.shape[2]), bool)
     claimed[ci, ki] = True
-    uc, ur = np.nonzero(rest)  # class-major, priority order
+    uc, ur = rest.nonzero()  # class-major, priority order
     taken: set[tuple[int, int]] = set()
     out_c, out_r, out_k = [], [], []
     if e.dtype == bool:
