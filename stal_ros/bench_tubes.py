@@ -242,16 +242,17 @@ def same_tubes(a: Sequence[Tube], b: Sequence[Tube]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; prints the figures on stdout."""
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--frames', type=int, default=10_000)
-    ap.add_argument('--classes', type=int, default=24)
+    ap.add_argument('--frames', type=int, default=10_000, help='frames linked (timed)')
+    ap.add_argument('--classes', type=int, default=24, help='C, classes (UCF101-24: 24)')
     ap.add_argument('--boxes', type=int, default=10, help='boxes per class and frame')
     ap.add_argument('--edge-cost', default='score', choices=('score', 'scrSim', 'scrMinusSim'))
-    ap.add_argument('--max-history', type=int, default=TubeConfig().max_history)
+    ap.add_argument('--max-history', type=int, default=TubeConfig().max_history,
+                    help='tubes.max_history')
     ap.add_argument('--baseline-frames', type=int, default=200,
                     help='frames linked by the reference linker for the ratio (0: skip)')
     ap.add_argument('--materialise', action='store_true',
                     help='also build LinkerStep.active (Tube snapshots) inside the timing')
-    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--seed', type=int, default=0, help='seed of the synthetic scene')
     args = ap.parse_args(argv)
     cfg = TubeConfig(edge_cost=args.edge_cost, max_history=args.max_history)
     need_cs = args.edge_cost != 'score'

@@ -335,3 +335,12 @@ def test_box_iou_is_symmetric_and_bounded(a, b):
     assert np.all((ab >= 0) & (ab <= 1 + 1e-6))
     area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     np.testing.assert_allclose(np.diag(box_iou(a, a))[area > 1e-3], 1.0, rtol=1e-5)
+
+
+def test_benchmark_command_prints_figures_and_checks_identity(capsys):
+    from stal_ros.bench_tubes import main
+    assert main(['--frames', '40', '--classes', '3', '--boxes', '3',
+                 '--baseline-frames', '20', '--max-history', '5']) == 0
+    out = capsys.readouterr().out
+    assert 'OnlineTubeLinker.update per frame: wall median' in out and 'p99' in out
+    assert 'peak traced' in out and 'tubes identical: True' in out
