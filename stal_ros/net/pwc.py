@@ -15,12 +15,19 @@ Choices, where the PWC-Net paper leaves room or where we deviate:
   * Estimators are DenseNet-style by default (each 3x3 conv's output is concatenated to its
     input, as in the PWC-Net paper's final model); ``dense=False`` gives the plain conv stack.
   * Each estimator predicts a residual added to the upsampled coarser flow (the IRR/PWC-Net+
-    formulation) rather than the absolute flow; this trains faster from scratch and changes
-    nothing at inference.  The coarser flow is upsampled bilinearly (x2 in size and value); the
-    coarser estimator's features are upsampled by a learned 4x4 transposed conv to 2 channels
-    (PWC-Net's "upfeat").
+    formulation) rather than the absolute flow: the same capacity, since the upsampled flow is
+    an input of the estimator anyway, but "keep the coarser flow" is the starting point.  The
+    top estimator sees the cost volume only, as in PWC-Net.  The coarser flow is upsampled
+    bilinearly (x2 in size and value); the coarser estimator's features are upsampled by a
+    learned 4x4 transposed conv to 2 channels (PWC-Net's "upfeat").
   * The cost volume is followed by LeakyReLU(0.1), as in PWC-Net.
-  * Images in [0, 1] are mapped to [-1, 1] before the pyramid.
+  * Each pair is standardised by its joint mean and standard deviation (one value each per
+    pair, so brightness constancy between the two frames is kept), and the convs get He
+    initialisation.  Features then start at unit scale and the cost volume (a mean of feature
+    products) well above zero.  Measured while writing the tests (3-level net on 64x64
+    shifted textures, 300 Adam steps): PyTorch's default init left the cost volume near 1e-3
+    and training on the predict-the-mean plateau; He init with [-1, 1] inputs reached an EPE
+    of 2.8 px, He init with standardised inputs 0.8 px (zero flow: 4.4 px).
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ ESTIMATOR_CHANNELS: tuple[int, ...] = (128, 128, 96, 64, 32)
 CONTEXT_CHANNELS: tuple[int, ...] = (128, 128, 128, 96, 64, 32)
 CONTEXT_DILATIONS: tuple[int, ...] = (1, 2, 4, 8, 16, 1)
 LEAK = 0.1
+# Added to the pair's standard deviation so that a flat (constant) pair does not divide by 0.
+STD_EPS = 1e-2
 
 
 def _conv(cin: int, cout: int, *, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -152,6 +161,18 @@ class PWCNet(nn.Module):
         self.upfeats = nn.ModuleList(upfeats)
         self.context = (ContextNetwork(estimators[-1].out_channels + 2, context_channels)
                         if context_network else None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He (MSRA) initialisation for LeakyReLU(0.1), zero biases, as PWC-Net.
+
+        PyTorch's default conv initialisation shrinks activations layer by layer; the cost
+        volume, a product of two such features, then starts near zero and training stalls.
+        """
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_normal_(m.weight, a=LEAK, nonlinearity='leaky_relu')
+                nn.init.zeros_(m.bias)
 
     def forward(self, img1: Tensor, img2: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Estimate the flow from ``img1`` to ``img2``.
@@ -171,7 +192,12 @@ class PWCNet(nn.Module):
             raise ValueError(f'PWCNet: expected height and width multiples of {step}, got '
                              f'{h}x{w} (FlowSubnet resizes to the configured input_size)')
         n = img1.shape[0]
-        feats = self.pyramid(torch.cat((img1, img2), 0) * 2.0 - 1.0)   # L x (2N, C_l, h, w)
+        both = torch.stack((img1, img2), 1)                                # (N, 2, 3, H, W)
+        mean = both.mean((1, 2, 3, 4), keepdim=True)
+        std = both.std((1, 2, 3, 4), keepdim=True)
+        both = (both - mean) / (std + STD_EPS)
+        feats = self.pyramid(both.transpose(0, 1).reshape(2 * n, *both.shape[2:]))
+        # feats: L x (2N, C_l, h, w), images 1 in [:N], images 2 in [N:]
         flow = up_flow = up_feat = None
         estimates = []
         hidden = None
