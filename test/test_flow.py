@@ -1,0 +1,243 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""The flow-subnet interface, classical flows, flow fusion, the motion stream and the flow loss."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stal_ros.config import FlowConfig, FramesConfig
+from stal_ros.net.classical_flow import ClassicalFlow
+from stal_ros.net.flow import (build_flow_subnet, build_motion_stream, FLOW_NORM, FlowOutput,
+                               FlowSubnet, FlowToImage, MotionOutput, MotionStream, resize_flow)
+from stal_ros.net.flow_loss import endpoint_error, multiscale_flow_loss
+from stal_ros.net.pwc import PWCNet
+
+TINY_PWC = {'pyramid_channels': (4, 8), 'estimator_channels': (8, 4),
+            'context_channels': (8, 4), 'context_dilations': (1, 2), 'search_range': 2}
+
+
+def texture(h, w, seed=0):
+    """(1, 3, h, w) smooth multiscale random texture in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    t = sum(F.interpolate(torch.rand(1, 3, h // s, w // s, generator=g), size=(h, w),
+                          mode='bicubic', align_corners=False) for s in (2, 4, 8, 16))
+    t = t - t.amin()
+    return t / t.amax()
+
+
+def shifted_pair(h, w, dx, dy, seed=0):
+    """Integer shift by cropping: img1(p) = img2(p + (dx, dy)), i.e. the flow is (dx, dy)."""
+    m = 8
+    tex = texture(h + 2 * m, w + 2 * m, seed)
+    img1 = tex[..., m:m + h, m:m + w]
+    img2 = tex[..., m - dy:m - dy + h, m - dx:m - dx + w]
+    return img1.contiguous(), img2.contiguous()
+
+
+@pytest.mark.parametrize('kind, preset', [('dis', 'fast'), ('dis', 'medium'),
+                                          ('farneback', 'fast')])
+def test_classical_flow_recovers_known_shift_at_any_frame_size(kind, preset):
+    # Frames 96x128 go through the default 320x320 flow input and come back rescaled.
+    img1, img2 = shifted_pair(96, 128, dx=3, dy=-2)
+    subnet = build_flow_subnet(FlowConfig(kind=kind, dis_preset=preset))
+    assert not subnet.learned and subnet.input_size == (320, 320)
+    out = subnet(img1, img2)
+    assert isinstance(out, FlowOutput) and out.pyramid == []
+    assert out.flow.shape == (1, 2, 96, 128) and out.flow.dtype == torch.float32
+    assert not out.flow.requires_grad
+    inner = out.flow[0, :, 16:-16, 16:-16].flatten(1).median(1).values
+    torch.testing.assert_close(inner, torch.tensor([3.0, -2.0]), rtol=0, atol=0.3)
+
+
+def test_classical_flow_of_identical_frames_is_zero_and_batched():
+    img = torch.cat([texture(64, 64, seed=s) for s in range(3)])
+    out = FlowSubnet(estimator=ClassicalFlow('dis'), input_size=(64, 64))(img, img)
+    assert out.flow.shape == (3, 2, 64, 64)
+    assert out.flow.abs().max() < 0.05
+
+
+def test_classical_flow_rejects_unknown_method():
+    with pytest.raises(ValueError, match=r"expected method in \['dis', 'farneback'\], got 'x'"):
+        ClassicalFlow('x')
+
+
+def test_resize_flow_rescales_vectors():
+    flow = torch.ones(1, 2, 10, 20)
+    flow[:, 1] = -2.0
+    out = resize_flow(flow, (30, 10))
+    assert out.shape == (1, 2, 30, 10)
+    torch.testing.assert_close(out[:, 0], torch.full((1, 30, 10), 0.5))     # x * 10 / 20
+    torch.testing.assert_close(out[:, 1], torch.full((1, 30, 10), -6.0))    # y * 30 / 10
+    torch.testing.assert_close(resize_flow(flow, (5, 10), mode='area'), flow[..., :5, :10] / 2)
+
+
+def test_pwc_subnet_resizes_to_input_size_and_back():
+    torch.manual_seed(0)
+    subnet = FlowSubnet(estimator=PWCNet(**TINY_PWC), input_size=(64, 64))
+    assert subnet.learned
+    out = subnet(torch.rand(2, 3, 50, 70), torch.rand(2, 3, 50, 70))
+    assert out.flow.shape == (2, 2, 50, 70) and out.flow.requires_grad
+    assert [p.shape for p in out.pyramid] == [(2, 2, 16, 16)]
+    # The output is the 1/4 estimate resized: x scaled by 70 / 16, y by 50 / 16.
+    torch.testing.assert_close(out.flow, resize_flow(out.pyramid[0], (50, 70)))
+
+
+def test_build_flow_subnet_from_config():
+    pwc = build_flow_subnet(FlowConfig(input_size=(128, 192)))
+    assert isinstance(pwc.estimator, PWCNet) and pwc.input_size == (128, 192)
+    assert pwc.estimator.num_levels == 6 and pwc.estimator.context is not None
+    no_ctx = build_flow_subnet(FlowConfig(context_network=False, search_range=2))
+    assert no_ctx.estimator.context is None and no_ctx.estimator.search_range == 2
+    with pytest.raises(TypeError, match='expected a FlowConfig'):
+        build_flow_subnet({'kind': 'pwc'})
+
+
+@pytest.mark.parametrize('a, b, exc, match', [
+    (torch.zeros(1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, 3, 8, 8), TypeError,
+     'floating-point'),
+    (torch.zeros(3, 8, 8), torch.zeros(3, 8, 8), ValueError, r'got shape \(3, 8, 8\)'),
+    (torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8), ValueError, r'\(N, 3, H, W\)'),
+    (torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 9), ValueError, 'equal shape'),
+    (torch.zeros(1, 3, 0, 8), torch.zeros(1, 3, 0, 8), ValueError, 'non-empty'),
+    (torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8, dtype=torch.float64), TypeError,
+     'one dtype'),
+])
+def test_flow_subnet_rejects_bad_input(a, b, exc, match):
+    subnet = FlowSubnet(estimator=ClassicalFlow('farneback'), input_size=(64, 64))
+    with pytest.raises(exc, match=match):
+        subnet(a, b)
+
+
+def test_flow_to_image_normalises_and_fuses():
+    fuse = FlowToImage(2)
+    assert fuse.conv.in_channels == 4 and fuse.conv.out_channels == 3
+    with torch.no_grad():
+        fuse.conv.weight.zero_()
+        fuse.conv.weight[0, 0] = 1.0          # output 0 = x of the first pair
+        fuse.conv.weight[1, 3] = 1.0          # output 1 = y of the second pair
+    f1 = torch.zeros(1, 2, 10, 20)
+    f1[:, 0] = 4.0
+    f2 = torch.zeros(1, 2, 10, 20)
+    f2[:, 1] = -2.0
+    img = fuse([f1, f2], (30, 10))
+    assert img.shape == (1, 3, 30, 10)
+    # Vectors rescaled to the output grid (x * 10/20, y * 30/10), then divided by FLOW_NORM.
+    torch.testing.assert_close(img[0, 0], torch.full((30, 10), 2.0 / FLOW_NORM))
+    torch.testing.assert_close(img[0, 1], torch.full((30, 10), -6.0 / FLOW_NORM))
+    torch.testing.assert_close(img[0, 2], torch.zeros(30, 10))
+    with pytest.raises(ValueError, match='expected 2 flows, got 1'):
+        fuse([f1], (30, 10))
+    with pytest.raises(ValueError, match=r'expected flows\[1\] of shape \(N, 2, H, W\)'):
+        fuse([f1, torch.zeros(1, 3, 10, 20)], (30, 10))
+    with pytest.raises(ValueError, match='positive ints'):
+        fuse([f1, f2], (30, 0))
+
+
+def tiny_motion_stream(num_frames=3):
+    torch.manual_seed(0)
+    subnet = FlowSubnet(estimator=PWCNet(**TINY_PWC), input_size=(64, 64))
+    return MotionStream(flow_subnet=subnet, to_image=FlowToImage(num_frames - 1),
+                        num_frames=num_frames)
+
+
+def test_motion_stream_batches_adjacent_pairs_like_separate_calls():
+    stream = tiny_motion_stream().eval()
+    clip = torch.rand(2, 3, 3, 40, 48)
+    with torch.no_grad():
+        out = stream(clip, (32, 36))
+        assert isinstance(out, MotionOutput)
+        assert out.image.shape == (2, 3, 32, 36)
+        assert len(out.flows) == 2 and len(out.pyramids) == 2
+        for p in range(2):                    # pair p = (frame p, frame p + 1)
+            alone = stream.flow_subnet(clip[:, p], clip[:, p + 1])
+            torch.testing.assert_close(out.flows[p], alone.flow, rtol=1e-4, atol=1e-5)
+            assert len(out.pyramids[p]) == 1
+            torch.testing.assert_close(out.pyramids[p][0], alone.pyramid[0],
+                                       rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(out.image, stream.to_image(out.flows, (32, 36)))
+
+
+def test_motion_stream_freeze_and_unfreeze():
+    stream = tiny_motion_stream()
+    clip = torch.rand(1, 3, 3, 32, 32)
+    stream.freeze_flow()
+    stream.train()
+    assert stream.training and stream.to_image.training and not stream.flow_subnet.training
+    assert not any(p.requires_grad for p in stream.flow_subnet.parameters())
+    out = stream(clip, (32, 32))
+    assert not out.flows[0].requires_grad and out.image.requires_grad
+    out.image.sum().backward()
+    assert stream.to_image.conv.weight.grad is not None
+    stream.unfreeze_flow()
+    assert stream.flow_subnet.training
+    assert all(p.requires_grad for p in stream.flow_subnet.parameters())
+    out = stream(clip, (32, 32))
+    multiscale_flow_loss(out.pyramids[1], torch.zeros(1, 2, 32, 32), (1.0,)).backward()
+    assert stream.flow_subnet.estimator.pyramid.levels[0][0][0].weight.grad is not None
+    stream.eval()
+    stream.unfreeze_flow()
+    assert not stream.flow_subnet.training    # follows the stream's mode
+
+
+def test_build_motion_stream_classical_k4():
+    stream = build_motion_stream(FlowConfig(kind='farneback', input_size=(64, 64)),
+                                 FramesConfig(num_frames=4))
+    assert stream.num_frames == 4 and stream.to_image.num_pairs == 3
+    img1, img2 = shifted_pair(64, 64, dx=2, dy=1)
+    clip = torch.stack([img1, img2, img1, img1], 1)       # (1, 4, 3, 64, 64)
+    out = stream(clip, (64, 64))
+    assert len(out.flows) == 3 and out.pyramids == [[], [], []]
+    inner = [f[0, :, 16:-16, 16:-16].flatten(1).median(1).values for f in out.flows]
+    torch.testing.assert_close(inner[0], torch.tensor([2.0, 1.0]), rtol=0, atol=0.3)
+    torch.testing.assert_close(inner[1], torch.tensor([-2.0, -1.0]), rtol=0, atol=0.3)
+    torch.testing.assert_close(inner[2], torch.zeros(2), rtol=0, atol=0.05)
+
+
+@pytest.mark.parametrize('clip, size, match', [
+    (torch.rand(1, 2, 3, 16, 16), (16, 16), 'expected clips of 3 frames, got 2'),
+    (torch.rand(3, 3, 16, 16), (16, 16), r'\(N, T, 3, H, W\)'),
+    (torch.rand(1, 3, 3, 16, 16), (16,), 'positive ints'),
+])
+def test_motion_stream_rejects_bad_input(clip, size, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_motion_stream()(clip, size)
+    with pytest.raises(ValueError, match='to_image for 2 pairs'):
+        MotionStream(flow_subnet=tiny_motion_stream().flow_subnet, to_image=FlowToImage(1),
+                     num_frames=3)
+
+
+def test_endpoint_error_literal():
+    flow = torch.zeros(1, 2, 1, 2)
+    gt = torch.tensor([[[[3.0, 0.0]], [[4.0, 1.0]]]])
+    torch.testing.assert_close(endpoint_error(flow, gt), torch.tensor([[[5.0, 1.0]]]))
+
+
+def test_multiscale_flow_loss_literal_values_and_scaling():
+    gt = torch.zeros(2, 2, 16, 16)
+    gt[:, 0] = 8.0                              # 8 px right at 16x16
+    perfect = [torch.zeros(2, 2, 8, 8), torch.zeros(2, 2, 4, 4)]
+    perfect[0][:, 0] = 4.0                      # 4 px at 8x8
+    perfect[1][:, 0] = 2.0                      # 2 px at 4x4
+    assert multiscale_flow_loss(perfect, gt, (0.32, 0.08)) == 0
+    off = [p.clone() for p in perfect]
+    off[0][:, 1] += 1.0                         # EPE 1 on 64 pixels
+    off[1][:, 0] += 3.0                         # EPE 3 on 16 pixels
+    torch.testing.assert_close(multiscale_flow_loss(off, gt, (0.32, 0.08, 0.02)),
+                               torch.tensor(0.32 * 64 + 0.08 * 3 * 16))
+    torch.testing.assert_close(multiscale_flow_loss(off, gt, (0.32, 0.08), reduction='mean'),
+                               torch.tensor(0.32 * 1 + 0.08 * 3))
+
+
+def test_multiscale_flow_loss_validation():
+    pyr = [torch.zeros(1, 2, 4, 4)]
+    with pytest.raises(ValueError, match='at least 2 weights'):
+        multiscale_flow_loss(pyr * 2, torch.zeros(1, 2, 8, 8), (1.0,))
+    with pytest.raises(ValueError, match='at least one pyramid level'):
+        multiscale_flow_loss([], torch.zeros(1, 2, 8, 8), (1.0,))
+    with pytest.raises(ValueError, match='with batch 2'):
+        multiscale_flow_loss(pyr, torch.zeros(2, 2, 8, 8), (1.0,))
+    with pytest.raises(ValueError, match=r'\(N, 2, H, W\) flow, got shape \(1, 3, 8, 8\)'):
+        multiscale_flow_loss(pyr, torch.zeros(1, 3, 8, 8), (1.0,))
+    with pytest.raises(ValueError, match='reduction'):
+        multiscale_flow_loss(pyr, torch.zeros(1, 2, 8, 8), (1.0,), reduction='max')

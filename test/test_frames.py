@@ -1,0 +1,123 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""FrameBuffer: K-frame clips, causal and centred targets, resolution changes, bad input."""
+
+import numpy as np
+import pytest
+
+from stal_ros.config import FramesConfig
+from stal_ros.frames import Clip, FrameBuffer
+
+
+def frame(value, h=4, w=6):
+    return np.full((h, w, 3), value, np.uint8)
+
+
+def test_causal_clip_targets_newest_frame():
+    buf = FrameBuffer(FramesConfig(num_frames=3, mode='causal'))
+    assert buf.latency_frames == 0
+    assert buf.push(frame(0), 100) is None
+    assert buf.push(frame(1), 200) is None
+    clip = buf.push(frame(2), 300)
+    assert isinstance(clip, Clip)
+    assert clip.frames.shape == (3, 4, 6, 3) and clip.frames.dtype == np.uint8
+    assert clip.frames[:, 0, 0, 0].tolist() == [0, 1, 2]
+    assert clip.stamps_ns.dtype == np.int64 and clip.stamps_ns.tolist() == [100, 200, 300]
+    assert clip.target_index == 2 and clip.target_stamp_ns == 300
+    assert clip.target_frame[0, 0, 0] == 2
+    clip = buf.push(frame(3), 400)          # the ring wraps: oldest first, every push
+    assert clip.frames[:, 0, 0, 0].tolist() == [1, 2, 3]
+    assert clip.stamps_ns.tolist() == [200, 300, 400] and clip.target_stamp_ns == 400
+
+
+def test_centred_clip_targets_middle_frame_one_frame_late():
+    buf = FrameBuffer(FramesConfig(num_frames=3, mode='centred'))
+    assert buf.latency_frames == 1
+    buf.push(frame(0), 10)
+    buf.push(frame(1), 20)
+    clip = buf.push(frame(2), 30)
+    assert clip.target_index == 1 and clip.target_stamp_ns == 20
+    assert clip.target_frame[0, 0, 0] == 1
+
+
+@pytest.mark.parametrize('k, latency, target', [(2, 0, 1), (4, 1, 2), (5, 2, 2)])
+def test_centred_latency_for_other_k(k, latency, target):
+    buf = FrameBuffer(FramesConfig(num_frames=k, mode='centred'))
+    assert buf.latency_frames == latency
+    clips = [buf.push(frame(i), i + 1) for i in range(k)]
+    assert clips[:-1] == [None] * (k - 1)
+    assert clips[-1].target_index == target == k - 1 - latency
+    assert clips[-1].target_stamp_ns == target + 1
+
+
+def test_clip_owns_its_frames_and_buffer_copies_input():
+    buf = FrameBuffer(FramesConfig(num_frames=2))
+    img = frame(7)
+    buf.push(img, 1)
+    img[:] = 99                              # the caller reuses its array
+    clip = buf.push(frame(8), 2)
+    assert clip.frames[:, 0, 0, 0].tolist() == [7, 8]
+    buf.push(frame(9), 3)                    # overwrites the ring slot of frame 7
+    assert clip.frames[:, 0, 0, 0].tolist() == [7, 8]
+
+
+def test_resolution_change_restarts_buffer():
+    buf = FrameBuffer(FramesConfig(num_frames=3))
+    for i in range(3):
+        buf.push(frame(i), i + 1)
+    assert buf.resolution == (4, 6)
+    assert buf.push(frame(10, h=8, w=5), 10) is None
+    assert len(buf) == 1 and buf.resolution == (8, 5)
+    assert buf.push(frame(11, h=8, w=5), 11) is None
+    clip = buf.push(frame(12, h=8, w=5), 12)
+    assert clip.frames.shape == (3, 8, 5, 3)
+    assert clip.frames[:, 0, 0, 0].tolist() == [10, 11, 12]
+
+
+@pytest.mark.parametrize('stamp', [300, 299])
+def test_stamp_not_later_raises_and_keeps_buffer(stamp):
+    buf = FrameBuffer(FramesConfig(num_frames=3))
+    buf.push(frame(0), 100)
+    buf.push(frame(1), 300)
+    with pytest.raises(ValueError, match=rf'later than the previous frame \(300 ns\), got '
+                                         rf'{stamp} ns'):
+        buf.push(frame(5), stamp)
+    assert len(buf) == 2 and buf.last_stamp_ns == 300
+    clip = buf.push(frame(2), 400)
+    assert clip.frames[:, 0, 0, 0].tolist() == [0, 1, 2]
+    buf.reset()
+    assert len(buf) == 0 and buf.last_stamp_ns is None
+    assert buf.push(frame(3), 5) is None     # after a reset, time may start again
+
+
+def test_numpy_integer_stamps_accepted():
+    buf = FrameBuffer(FramesConfig(num_frames=2))
+    buf.push(frame(0), np.int64(1))
+    clip = buf.push(frame(1), np.uint32(2))
+    assert clip.stamps_ns.tolist() == [1, 2]
+
+
+@pytest.mark.parametrize('bad, exc, match', [
+    (np.zeros((4, 6, 3), np.float32), TypeError, 'expected dtype uint8, got float32'),
+    (np.zeros((4, 6), np.uint8), ValueError, r'expected shape \(H, W, 3\), got \(4, 6\)'),
+    (np.zeros((4, 6, 4), np.uint8), ValueError, r'expected shape \(H, W, 3\), got \(4, 6, 4\)'),
+    (np.zeros((0, 6, 3), np.uint8), ValueError, r'non-empty image, got shape \(0, 6, 3\)'),
+    ([[1, 2, 3]], TypeError, 'expected a numpy.ndarray'),
+])
+def test_bad_frames_rejected_with_expected_and_actual(bad, exc, match):
+    buf = FrameBuffer(FramesConfig())
+    buf.push(frame(0), 1)
+    with pytest.raises(exc, match=match):
+        buf.push(bad, 2)
+    assert len(buf) == 1
+
+
+@pytest.mark.parametrize('stamp', [1.5, True, '3'])
+def test_bad_stamp_type_rejected(stamp):
+    with pytest.raises(TypeError, match='expected an int'):
+        FrameBuffer(FramesConfig()).push(frame(0), stamp)
+
+
+def test_config_type_checked():
+    with pytest.raises(TypeError, match='expected a FramesConfig'):
+        FrameBuffer({'num_frames': 3})
