@@ -122,9 +122,12 @@ class FlowSubnet(nn.Module):
 
     def __init__(self, *, estimator: nn.Module, input_size: tuple[int, int]) -> None:
         super().__init__()
+        if not isinstance(estimator, nn.Module) or not hasattr(estimator, 'learned'):
+            raise TypeError(f'FlowSubnet: expected an nn.Module estimator with a `learned` '
+                            f'attribute (PWCNet, ClassicalFlow), got {type(estimator).__name__}')
         self.estimator = estimator
         self.input_size = check_size('FlowSubnet input_size', tuple(input_size))
-        self.learned = bool(getattr(estimator, 'learned'))
+        self.learned = bool(estimator.learned)
 
     def forward(self, img1: Tensor, img2: Tensor) -> FlowOutput:
         """Estimate the flow from ``img1`` to ``img2``.
