@@ -9,4 +9,4 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck disable=SC1091
 source "$REPO/scripts/activate.sh"
 cd "$REPO"
-exec python -m pytest -q "$@"
+exec python -m pytest -q -rs "$@"

@@ -17,6 +17,7 @@ def _source_files(repo: pathlib.Path) -> list[str]:
 
 
 @pytest.mark.ros
+@pytest.mark.slow
 def test_colcon_build_and_import_from_install_space(repo, tmp_path):
     if shutil.which('colcon') is None:
         pytest.fail('colcon is not on PATH: run scripts/setup_env.sh and source '

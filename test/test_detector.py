@@ -63,6 +63,7 @@ def _map_sides(backbone, s):
     return {268: [34, 17, 9, 5, 3, 1]}[s]
 
 
+@pytest.mark.slow
 def test_paper_configuration_forward_at_320_on_cpu():
     torch.manual_seed(0)
     config = DetectorConfig(input_size=320, device='cpu')

@@ -102,6 +102,7 @@ def shifted_textures(shifts, generator, size=64, margin=16):
     return tex[..., inner, inner], img2, flow.expand(n, 2, size, size).contiguous()
 
 
+@pytest.mark.slow
 def test_small_pwc_learns_to_recover_a_known_shift():
     """SLOW (about 25 s on 2 CPU cores): train a 3-level PWC-Net on 64x64 shifted textures.
 
