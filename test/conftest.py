@@ -4,6 +4,8 @@
 
 import os
 import pathlib
+import shutil
+import subprocess
 
 import pytest
 
@@ -24,3 +26,14 @@ def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     monkeypatch.delenv('ROS_LOCALHOST_ONLY', raising=False)
     return domain
+
+
+def copy_sources(dest: pathlib.Path) -> pathlib.Path:
+    """Copy the repository's tracked and unignored files (a clean checkout) into ``dest``."""
+    out = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    for rel in out.splitlines():
+        if (REPO / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, dest / rel)
+    return dest

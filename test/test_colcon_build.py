@@ -3,17 +3,11 @@
 """A robot user's flow: clone into <ws>/src, colcon build, source install/setup.bash, import."""
 
 import os
-import pathlib
 import shutil
 import subprocess
 
+from conftest import copy_sources
 import pytest
-
-
-def _source_files(repo: pathlib.Path) -> list[str]:
-    out = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=repo,
-                         capture_output=True, text=True, check=True).stdout
-    return [f for f in out.splitlines() if (repo / f).is_file()]
 
 
 @pytest.mark.ros
@@ -22,11 +16,7 @@ def test_colcon_build_and_import_from_install_space(repo, tmp_path):
     if shutil.which('colcon') is None:
         pytest.fail('colcon is not on PATH: run scripts/setup_env.sh and source '
                     'scripts/activate.sh')
-    src = tmp_path / 'ws' / 'src' / 'stal_ros'
-    for rel in _source_files(repo):
-        dest = src / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(repo / rel, dest)
+    copy_sources(tmp_path / 'ws' / 'src' / 'stal_ros')
     ws = tmp_path / 'ws'
     build = subprocess.run(['colcon', 'build', '--event-handlers', 'console_direct-'],
                            cwd=ws, capture_output=True, text=True)

@@ -6,13 +6,15 @@ import subprocess
 import sys
 import zipfile
 
+from conftest import copy_sources
 import pytest
 
 
 @pytest.mark.slow
-def test_wheel_holds_the_library_and_console_scripts(repo, tmp_path):
+def test_wheel_holds_the_library_and_console_scripts(tmp_path):
+    src = copy_sources(tmp_path / 'src')  # setuptools writes build/ beside setup.py
     proc = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps',
-                           '--no-build-isolation', '-q', '-w', str(tmp_path), str(repo)],
+                           '--no-build-isolation', '-q', '-w', str(tmp_path), str(src)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     wheels = list(tmp_path.glob('stal_ros-*.whl'))
