@@ -18,7 +18,6 @@ from typing import Callable
 
 import numpy as np
 
-_GAP_ROW = np.array([1, 1, 1, 1, 1, 0], np.float32)  # a gap fill: last row, not observed
 _ID_LOCK = threading.Lock()
 _NEXT_NUMBER = 0
 
@@ -48,25 +47,35 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise ValueError(f'box_iou: expected equal leading shapes, got {a.shape} and {b.shape}')
     g = math.prod(lead)
     # Coordinates first and every pair spelled out in 1-D rows: numpy is slow on short
-    # broadcast inner loops, fast on long contiguous ones.
-    at = np.ascontiguousarray(a.reshape(g, m, 4).transpose(2, 0, 1)).reshape(4, g * m)
-    bt = np.ascontiguousarray(b.reshape(g, n, 4).transpose(2, 0, 1))  # (4, G, N)
-    ax1, ay1, ax2, ay2 = at.repeat(n, axis=1)  # (4, G*M*N)
-    bx1, by1, bx2, by2 = bt[:, :, None, :].repeat(m, axis=2).reshape(4, -1)
+    # broadcast inner loops, fast on long contiguous ones.  The areas are computed once per box
+    # (the same float operations as per pair, so the result is the same to the bit).
+    ax1, ay1, ax2, ay2, aa = _coords_areas(a, g * m).repeat(n, axis=1)  # (5, G*M*N)
+    bx1, by1, bx2, by2, ba = _coords_areas(b, g * n).reshape(5, g, 1, n).repeat(
+        m, axis=2).reshape(5, -1)
+    same = a.dtype == b.dtype  # else the pair arrays have the promoted dtype, as a new array
     inter = np.minimum(ax2, bx2)
-    inter -= np.maximum(ax1, bx1)
+    inter -= np.maximum(ax1, bx1, out=ax1 if same else None)
     np.maximum(inter, 0, out=inter)
-    h = np.minimum(ay2, by2)
-    h -= np.maximum(ay1, by1)
+    h = np.minimum(ay2, by2, out=ay2 if same else None)
+    h -= np.maximum(ay1, by1, out=ay1 if same else None)
     np.maximum(h, 0, out=h)
     inter *= h
-    union = (ax2 - ax1) * (ay2 - ay1)
-    union += (bx2 - bx1) * (by2 - by1)
+    union = aa
+    union += ba
     union -= inter
     # union >= both areas >= 0 and union == 0 implies inter == 0: such pairs give 0.
     np.maximum(union, np.finfo(union.dtype).tiny, out=union)
     inter /= union
     return inter.reshape(lead + (m, n))
+
+
+def _coords_areas(x: np.ndarray, k: int) -> np.ndarray:
+    """(5, k) rows x1, y1, x2, y2, area = (x2 - x1)(y2 - y1) of k boxes (..., 4), their dtype."""
+    out = np.empty((5, k), x.dtype)
+    out[:4] = x.reshape(k, 4).T
+    area = np.subtract(out[2], out[0], out=out[4])
+    area *= out[3] - out[1]
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,14 +212,17 @@ class SlotStore:
     """Flat slot arrays (S = C x R slots, slot = class * R + r) holding every live tube.
 
     A frame's entry of a tube is a float32 row (x1, y1, x2, y2, score, observed flag) so that
-    one write stores it.  ``cur`` is each tube's last observed row (all zeros in a free slot,
-    so a free slot overlaps nothing); ``win`` holds minus the last W observed scores, window
-    first (+inf in a free slot), so the linker's priority key is one sum and one division.
-    R grows on demand (the linker bounds it).
+    one write stores it; ``hist`` (ring, S, 6) holds them by frame, so frame t's entries of all
+    slots are one contiguous (S, 6) block, ``row(t)``.  ``advance(t)`` first fills that block
+    with every slot's previous entry marked not observed (ROAD's gap fill), then the tubes
+    extended or started at t overwrite theirs: after ``advance(t)`` a live tube's row holds its
+    last box, and a free slot's row is all zeros (it overlaps nothing).  ``win`` holds minus
+    the last W observed scores, window first (+inf in a free slot), so the linker's priority
+    key is one sum and one division.  R grows on demand (the linker bounds it).
     """
 
-    _FIELDS = ('live', 'num', 'cur', 'cls', 'win', 'nobs', 'ssum', 'first', 'last', 'sstamp',
-               'hist')
+    _FIELDS = ('live', 'num', 'cls', 'win', 'nobs', 'ssum', 'first', 'last', 'sstamp', 'hist')
+    _SLOT_AXIS = {'win': 1, 'hist': 1}  # the others are slot-first
 
     def __init__(self, num_classes: int, slots: int, history: int, window: int,
                  jump_gap: int, with_class_scores: bool) -> None:
@@ -228,66 +240,86 @@ class SlotStore:
         c, w, n = self.c, self.w, self.c * r
         new = {
             'live': np.zeros(n, bool), 'num': np.zeros(n, np.int64),
-            'cur': np.zeros((n, 6), np.float32),
             'cls': np.zeros((n, c), np.float32) if self.with_cls else None,
             'win': np.full((w, n), np.inf), 'nobs': np.ones(n, np.int64),
             'ssum': np.zeros(n, np.float64), 'first': np.zeros(n, np.int64),
             'last': np.zeros(n, np.int64), 'sstamp': np.zeros(n, np.int64),
-            'hist': np.zeros((n, self.ring, 6), np.float32)}
+            'hist': np.zeros((self.ring, n, 6), np.float32)}
         for name in self._FIELDS:
             old = getattr(self, name, None)
             if old is not None and new[name] is not None:
-                if name == 'win':
-                    new[name].reshape(w, c, r)[:, :, :self.r] = old.reshape(w, c, self.r)
-                else:
-                    dst = new[name].reshape((c, r) + new[name].shape[1:])
-                    dst[:, :self.r] = old.reshape((c, self.r) + old.shape[1:])
+                ax = self._SLOT_AXIS.get(name, 0)
+                shape = new[name].shape
+                dst = new[name].reshape(shape[:ax] + (c, r) + shape[ax + 1:])
+                src = old.reshape(shape[:ax] + (c, self.r) + shape[ax + 1:])
+                dst[(slice(None),) * ax + (slice(None), slice(0, self.r))] = src
             setattr(self, name, new[name])
         self.r = r
+
+    def row(self, t: int) -> np.ndarray:
+        """(S, 6) entries of frame t (a view)."""
+        return self.hist[t % self.ring]
+
+    def advance(self, t: int) -> None:
+        """Start frame t: every slot's entry is its entry of t - 1, not observed.
+
+        ROAD fills a gap by repeating the last box and score, not observed; writing the fill
+        for every slot costs one contiguous multiply.  Entries after a tube's last observation
+        are never read, so a tube that dies keeps no fill (see ``ring`` for why none is
+        overwritten), and a free slot stays all zeros.
+        """
+        row = self.hist[t % self.ring]
+        row[...] = self.hist[(t - 1) % self.ring]
+        row[:, 5] = 0.0
 
     def extend(self, t: int, slots: np.ndarray, rows: np.ndarray,
                cls: np.ndarray | None) -> None:
         """Append frame t's rows (n, 6) to the tubes in ``slots``."""
-        self.hist[slots, t % self.ring] = rows
-        self.cur[slots] = rows
-        n = self.nobs[slots]
-        self.win[n % self.w, slots] = -rows[:, 4]
-        self.nobs[slots] = n + 1
-        self.ssum[slots] += rows[:, 4]
+        self.hist[t % self.ring][slots] = rows
+        n = self.nobs.take(slots)
+        score = rows[:, 4]
+        self.win[n % self.w, slots] = -score
+        n += 1
+        self.nobs[slots] = n
+        self.ssum[slots] += score
         self.last[slots] = t
         if cls is not None:
             self.cls[slots] = cls
 
-    def miss(self, t: int, jump_gap: int) -> np.ndarray:
-        """Gap-fill frame t for the live tubes not extended at t; return those that die.
+    def dying(self, t: int, jump_gap: int) -> np.ndarray:
+        """Live slots whose tube was last observed more than ``jump_gap`` frames before t."""
+        return (self.live & (self.last < t - jump_gap)).nonzero()[0]
 
-        ROAD fills a gap by repeating the last box and score, not observed.  Writing the fill
-        as the frame passes costs one write; entries after a tube's last observation are never
-        read, so a tube that dies keeps no fill (see ``ring`` for why none is overwritten).
-        """
-        missed = (self.live & (self.last < t)).nonzero()[0]
-        if missed.size:
-            self.hist[missed, t % self.ring] = self.cur[missed] * _GAP_ROW
-            missed = missed[self.last[missed] < t - jump_gap]
-        return missed
-
-    def free(self, slots: np.ndarray) -> None:
-        """Release ``slots``."""
+    def free(self, t: int, slots: np.ndarray) -> None:
+        """Release ``slots`` during frame t (after ``advance(t)``)."""
         self.live[slots] = False
-        self.cur[slots] = 0.0
+        self.hist[t % self.ring][slots] = 0.0
         self.win[:, slots] = np.inf
 
     def free_slots(self, nc: np.ndarray, max_slots: int) -> np.ndarray:
-        """Pick a free slot for each new tube; ``nc`` (n,): their classes, ascending."""
+        """Pick a free slot for each new tube; ``nc`` (n,): their classes, ascending.
+
+        The j-th new tube of a class takes the class's j-th free slot.
+        """
         counts = np.bincount(nc, minlength=self.c)
-        live = self.live.reshape(self.c, self.r)
-        short = int((counts + live.sum(axis=1)).max()) - self.r
+        free = (~self.live).nonzero()[0]  # ascending, so class-major
+        bounds = free.searchsorted(self._class_bounds())  # (C + 1,)
+        short = int((counts - (bounds[1:] - bounds[:-1])).max())
         if short > 0:
             self._allocate(max(self.r + short, min(2 * self.r, max_slots)))
-            live = self.live.reshape(self.c, self.r)
-        order = live.argsort(axis=1, kind='stable')  # free slots first, by slot
-        j = np.arange(nc.size) - (counts.cumsum() - counts)[nc]
-        return nc * self.r + order[nc, j]
+            free = (~self.live).nonzero()[0]
+            bounds = free.searchsorted(self._class_bounds())
+        j = np.arange(nc.size)
+        j -= (counts.cumsum() - counts).take(nc)
+        j += bounds.take(nc)
+        return free.take(j)
+
+    def _class_bounds(self) -> np.ndarray:
+        """(C + 1,) first slot of each class, then S (cached for the current R)."""
+        b = getattr(self, '_bounds', None)
+        if b is None or b[1] != self.r:
+            b = self._bounds = np.arange(self.c + 1) * self.r
+        return b
 
     def start(self, t: int, stamp_ns: int, slots: np.ndarray, rows: np.ndarray,
               cls: np.ndarray | None) -> None:
@@ -295,27 +327,34 @@ class SlotStore:
         first = allocate_tube_numbers(slots.size)
         self.live[slots] = True
         self.num[slots] = np.arange(first, first + slots.size)
-        self.cur[slots] = rows
+        self.hist[t % self.ring][slots] = rows
         if cls is not None:
             self.cls[slots] = cls
-        self.win[:, slots] = 0.0
-        self.win[0, slots] = -rows[:, 4]
+        score = rows[:, 4]
+        win = self.win
+        win[:, slots] = 0.0
+        win[0, slots] = -score
         self.nobs[slots] = 1
-        self.ssum[slots] = rows[:, 4]
+        self.ssum[slots] = score
         self.first[slots] = t
         self.last[slots] = t
         self.sstamp[slots] = stamp_ns
-        self.hist[slots, t % self.ring] = rows
 
     def gather(self, slots: np.ndarray, state: str, prefix: str) -> TubeBatch:
         """Copy out the tubes in ``slots`` with their last min(length, H) frames."""
-        first, last = self.first[slots], self.last[slots]
-        n = np.minimum(last - first + 1, self.h)
+        first, last = self.first.take(slots), self.last.take(slots)
+        n = last - first
+        n += 1
+        np.minimum(n, self.h, out=n)
         ends = n.cumsum()
-        frames = (last + 1 - ends).repeat(n) + np.arange(int(ends[-1]) if n.size else 0)
-        cols = {'label': slots // self.r, 'num': self.num[slots], 'ssum': self.ssum[slots],
-                'nobs': self.nobs[slots], 'first': first, 'last': last,
-                'sstamp': self.sstamp[slots]}
-        rows = {'frames': frames, 'stamps': self.stamps[frames % self.stamps.shape[0]],
-                'hist': self.hist[slots.repeat(n), frames % self.ring]}
+        frames = (last + 1 - ends).repeat(n)
+        frames += np.arange(frames.size)
+        at = frames % self.ring
+        at *= self.hist.shape[1]
+        at += slots.repeat(n)
+        cols = {'label': slots // self.r, 'num': self.num.take(slots),
+                'ssum': self.ssum.take(slots), 'nobs': self.nobs.take(slots), 'first': first,
+                'last': last, 'sstamp': self.sstamp.take(slots)}
+        rows = {'frames': frames, 'stamps': self.stamps.take(frames % self.stamps.shape[0]),
+                'hist': self.hist.reshape(-1, 6).take(at, axis=0)}
         return TubeBatch(state, prefix, cols, ends, rows)

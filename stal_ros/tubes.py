@@ -144,6 +144,9 @@ class OnlineTubeLinker:
         self.id_prefix = str(id_prefix)
         self._max_slots = config.top_k * (config.jump_gap + 1)
         self._rows = np.arange(self.num_classes)[:, None]
+        self._offsets: dict[tuple[int, int, bool], np.ndarray] = {}
+        self._aranges = np.arange(256)
+        self._ext = np.zeros((0, 6), np.float32)
         self.reset()
 
     def reset(self) -> None:
@@ -174,12 +177,14 @@ class OnlineTubeLinker:
         check_frame(detections, stamp_ns, self._last_stamp, self.num_classes, cfg.edge_cost)
         st = self._store
         t = self._frame = self._frame + 1
-        self._last_stamp = int(stamp_ns)
-        st.stamps[t % st.stamps.shape[0]] = stamp_ns
+        stamp = self._last_stamp = int(stamp_ns)
+        st.stamps[t % st.stamps.shape[0]] = stamp
+        st.advance(t)
 
         cand = self._candidates(detections)
         if cand is not None:
             pc, pcs, valid = cand
+            c, kp = valid.shape
             prio = self._priority()
             boxes = pc[:, :, :4]
             if prio is None:
@@ -188,33 +193,33 @@ class OnlineTubeLinker:
                 # One IoU call for both: rows 0..Rl-1 are the tubes' last boxes, then the
                 # frame's boxes for the per-class NMS.
                 rl = prio[0].shape[1]
-                lbox = st.cur.take(prio[0].ravel(), axis=0)[:, :4].reshape(-1, rl, 4)
+                lbox = st.row(t).take(prio[0].ravel(), axis=0)[:, :4].reshape(c, rl, 4)
                 iou = box_iou(np.concatenate((lbox, boxes), axis=1), boxes)
                 keep = greedy_nms(iou[:, rl:], valid, cfg.nms_iou, cfg.top_k)
-            dropped = keep is not valid
-            if dropped:
-                pc[~keep] = 0.0  # dropped boxes: all-zero rows, which overlap nothing
             if prio is not None:
-                ci, slots, ki = self._associate(iou[:, :rl], prio, pc, pcs, keep, dropped)
-                if ci.size:
-                    st.extend(t, slots, pc[ci, ki], None if pcs is None else pcs[ci, ki])
-                    keep[ci, ki] = False
-        finished = self._finish(st.miss(t, cfg.jump_gap))
+                slots, fb = self._associate(iou[:, :rl], prio, pc, pcs, keep,
+                                            keep is not valid)
+                if fb.size:
+                    st.extend(t, slots, pc.reshape(c * kp, 6).take(fb, axis=0),
+                              None if pcs is None else pcs.reshape(c * kp, c).take(fb, axis=0))
+                    keep.reshape(-1)[fb] = False
+        finished = self._finish(t, st.dying(t, cfg.jump_gap))
         if cand is not None:
-            nc, nk = keep.nonzero()  # class-major, best box first: the order tubes start in
-            if nc.size:
-                slots = st.free_slots(nc, self._max_slots)
-                st.start(t, int(stamp_ns), slots, pc[nc, nk],
-                         None if pcs is None else pcs[nc, nk])
+            # Class-major, best box first: the order tubes start in.
+            fk = keep.reshape(-1).nonzero()[0]
+            if fk.size:
+                slots = st.free_slots(fk // kp, self._max_slots)
+                st.start(t, stamp, slots, pc.reshape(c * kp, 6).take(fk, axis=0),
+                         None if pcs is None else pcs.reshape(c * kp, c).take(fk, axis=0))
         if cfg.min_publish_length == 1:
             num_active = int(np.count_nonzero(st.live))
         else:
             num_active = self._publishable(st.live.nonzero()[0]).size
-        return LinkerStep(t, int(stamp_ns), num_active, finished, build=self._build_active)
+        return LinkerStep(t, stamp, num_active, finished, build=self._build_active)
 
     def flush(self) -> list[Tube]:
         """Finish every live tube (end of stream) and return them; ids are not reused."""
-        batch = self._finish(self._store.live.nonzero()[0])
+        batch = self._finish(self._frame, self._store.live.nonzero()[0])
         return [] if batch is None else batch.tubes()
 
     def _publishable(self, slots: np.ndarray) -> np.ndarray:
@@ -232,13 +237,13 @@ class OnlineTubeLinker:
             return []
         return self._store.gather(slots, 'active', self.id_prefix).tubes()
 
-    def _finish(self, slots: np.ndarray) -> TubeBatch | None:
+    def _finish(self, t: int, slots: np.ndarray) -> TubeBatch | None:
         if slots.size == 0:
             return None
         st = self._store
         report = self._publishable(slots)
         batch = st.gather(report, 'finished', self.id_prefix) if report.size else None
-        st.free(slots)
+        st.free(t, slots)
         return batch
 
     def _candidates(self, det: Detections):
@@ -250,33 +255,51 @@ class OnlineTubeLinker:
             pcs: (C, Kp, C) float32 class scores, or None for the 'score' edge cost.
             valid: (C, Kp) bool, False for padding.
         """
-        boxes, scores, labels, cs = det.boxes, det.scores, det.labels, det.class_scores
+        scores = det.scores
+        d = scores.shape[0]
+        if d == 0:
+            return None
         keep = scores > self.config.score_threshold
-        if np.count_nonzero(keep) < keep.size:
-            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-            cs = None if cs is None else cs[keep]
-        n = scores.shape[0]
+        n = int(np.count_nonzero(keep))
         if n == 0:
             return None
-        order = np.lexsort((-scores, labels))  # class-major, best first, stable on ties
-        lab = labels[order]
-        counts = np.bincount(lab, minlength=self.num_classes)
-        kp = int(counts.max())
-        at = lab * kp + np.arange(n) - (counts.cumsum() - counts)[lab]  # flat (C, Kp) index
         c = self.num_classes
-        pc = np.zeros((c * kp, 6), np.float32)
-        rows = np.empty((n, 6), np.float32)
-        rows[:, :4] = boxes[order]
-        rows[:, 4] = scores[order]
-        rows[:, 5] = 1.0
-        pc[at] = rows
-        valid = pc[:, 5] > 0.0
+        # Class-major, best first, stable on ties, in one sort: labels in the high 32 bits,
+        # then the score's float32 bits (ordered like the scores, as they are > 0) reversed.
+        key = det.labels << 32
+        key |= 0x7FFFFFFF - scores.view(np.int32)
+        if n < d:
+            key[~keep] = c << 32  # after every class: cut off below
+        order = key.argsort(kind='stable')[:n]
+        lab = det.labels.take(order)
+        counts = np.bincount(lab, minlength=c)
+        kp = int(counts.max())
+        at = lab * kp  # flat (C, Kp) index of each kept box
+        at += self._arange(n)
+        at -= (counts.cumsum() - counts).take(lab)
+        src = np.full(c * kp, d)  # row d of ``ext`` is the all-zero padding row
+        src[at] = order
+        ext = self._ext
+        if ext.shape[0] != d + 1:
+            ext = self._ext = np.zeros((d + 1, 6), np.float32)
+            ext[:d, 5] = 1.0
+        ext[:d, :4] = det.boxes
+        ext[:d, 4] = scores
+        pc = ext.take(src, axis=0).reshape(c, kp, 6)
+        valid = (src != d).reshape(c, kp)
         pcs = None
         if self._store.with_cls:
-            pcs = np.zeros((c * kp, c), np.float32)
-            pcs[at] = cs[order]
-            pcs = pcs.reshape(c, kp, c)
-        return pc.reshape(c, kp, 6), pcs, valid.reshape(c, kp)
+            cs = np.zeros((d + 1, c), np.float32)
+            cs[:d] = det.class_scores
+            pcs = cs.take(src, axis=0).reshape(c, kp, c)
+        return pc, pcs, valid
+
+    def _arange(self, n: int) -> np.ndarray:
+        """0..n-1 (a cached array, not to be modified)."""
+        a = self._aranges
+        if a.shape[0] < n:
+            a = self._aranges = np.arange(max(n, 2 * a.shape[0]))
+        return a[:n]
 
     def _priority(self):
         """Live tubes of each class by priority: (slots (C, Rl), live counts (C,)) or None.
@@ -295,8 +318,18 @@ class OnlineTubeLinker:
         prio = np.lexsort((st.num.reshape(c, r), key.reshape(c, r)), axis=-1)[:, :rl]
         return prio + self._rows * r, nlive
 
+    def _flat_offsets(self, n: int, k: int, tile: bool = False) -> np.ndarray:
+        """(n,) 0, k, 2k, ... or, with ``tile``, (n * k,) 0..k-1 n times (cached, read-only)."""
+        key = (n, k, tile)
+        a = self._offsets.get(key)
+        if a is None:
+            if len(self._offsets) > 256:
+                self._offsets.clear()
+            a = self._offsets[key] = np.tile(np.arange(k), n) if tile else np.arange(n) * k
+        return a
+
     def _associate(self, iou, prio, pc, pcs, keep, dropped):
-        """Greedy tube-to-box association; returns (class, slot, box column) of each match.
+        """Greedy tube-to-box association; returns (slots, flat (C, Kp) boxes) of the matches.
 
         Args:
             iou: (C, Rl, Kp) IoU of the tubes' last boxes (by priority) and the candidates.
@@ -325,52 +358,84 @@ class OnlineTubeLinker:
             e[~ok] = -np.inf
         kp = ok.shape[2]
         best = e.argmax(axis=2)  # (C, Rl) each tube's best box
-        has = ok.reshape(-1, kp)[np.arange(c * rl), best.ravel()].reshape(c, rl)
+        has = ok.ravel().take(best.ravel() + self._flat_offsets(c * rl, kp))  # able to take it
         # A pick is what the sequential ROAD loop makes once no higher-priority tube could
         # take that box: then the box's first able tube (by priority) is the tube itself.
-        first = ok.argmax(axis=1)  # (C, Kp)
-        safe = has & (first[self._rows, best] == cols)
-        ci, ri = safe.nonzero()
-        ki = best[ci, ri]
-        rest = has & ~safe
-        if np.count_nonzero(rest):
-            ci, ri, ki = _sequential(rest, e, ci, ri, ki)
-        return ci, pslot[ci, ri], ki
+        best += self._rows * kp
+        fbox = best.ravel()  # flat (C, Kp) index of each tube's pick
+        safe = ok.argmax(axis=1).ravel().take(fbox) == self._flat_offsets(c, rl, tile=True)
+        safe &= has
+        fs = safe.nonzero()[0]  # flat (C, Rl) index of the committed tubes
+        picked = fbox.take(fs)
+        has ^= safe  # the tubes left
+        if np.count_nonzero(has):
+            fr, extra = _sequential(has.nonzero()[0], rl, e, picked)
+            fs = np.concatenate((fs, fr))
+            picked = np.concatenate((picked, extra))
+        return pslot.ravel().take(fs), picked
 
 
-def _sequential(rest: np.ndarray, e: np.ndarray, ci: np.ndarray, ri: np.ndarray,
-                ki: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Finish the association of the ``rest`` tubes one by one, in priority order.
+def _sequential(fr: np.ndarray, rl: int, e: np.ndarray,
+                picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Finish the association of the tubes ``fr`` one by one, in priority order.
 
-    The committed picks (ci, ri, ki) are exact, and a lower-priority committed tube never
-    holds a box that a higher-priority ``rest`` tube could take, so this is ROAD's loop.
+    The committed picks are exact, and a lower-priority committed tube never holds a box that
+    a higher-priority tube of ``fr`` could take, so this is ROAD's loop.
+
+    Args:
+        fr: (n,) flat (C, Rl) indices of the tubes left, ascending (class-major, priority).
+        rl: Rl.
+        e: (C, Rl, Kp) edge scores (-inf where not able), or bool 'able' for the score edge.
+        picked: flat (C, Kp) indices of the boxes already committed.
+
+    Returns:
+        The flat (C, Rl) indices of the tubes of ``fr`` that take a box, and those boxes.
     """
-    claimed = np.zeros((e.shape[0], e.shape[2]), bool)
-    claimed[ci, ki] = True
-    uc, ur = rest.nonzero()  # class-major, priority order
-    taken: set[tuple[int, int]] = set()
-    out_c, out_r, out_k = [], [], []
+    c, _, kp = e.shape
+    claimed = np.zeros(c * kp, bool)
+    claimed[picked] = True
+    cls = fr // rl
+    sel: list[int] = []
+    box: list[int] = []
     if e.dtype == bool:
-        for c, r, row in zip(uc.tolist(), ur.tolist(), (e[uc, ur] & ~claimed[uc]).tolist()):
-            for k, ok in enumerate(row):
-                if ok and (c, k) not in taken:
-                    taken.add((c, k))
-                    out_c.append(c)
-                    out_r.append(r)
-                    out_k.append(k)
-                    break
-    else:
-        rows = np.where(claimed[uc], -np.inf, e[uc, ur]).tolist()
-        for c, r, row in zip(uc.tolist(), ur.tolist(), rows):
-            best, bk = -np.inf, -1
-            for k, v in enumerate(row):
-                if v > best and (c, k) not in taken:
-                    best, bk = v, k
-            if bk >= 0:
-                taken.add((c, bk))
-                out_c.append(c)
-                out_r.append(r)
-                out_k.append(bk)
-    return (np.concatenate([ci, np.array(out_c, np.int64)]),
-            np.concatenate([ri, np.array(out_r, np.int64)]),
-            np.concatenate([ki, np.array(out_k, np.int64)]))
+        # Each tube's able, unclaimed boxes as the bits of a Python int (box k = bit k): the
+        # best is the lowest set bit, as the columns are sorted by score.
+        able = e.reshape(-1, kp).take(fr, axis=0)
+        able &= ~claimed.reshape(c, kp).take(cls, axis=0)
+        packed = np.packbits(able, axis=1, bitorder='little')
+        nb = packed.shape[1]
+        if nb == 1:
+            masks = packed.tobytes()  # iterates as ints
+        elif nb <= 8:
+            pad = np.zeros((fr.size, 8), np.uint8)
+            pad[:, :nb] = packed
+            masks = pad.view('<u8').ravel().tolist()
+        else:
+            raw = packed.tobytes()
+            masks = [int.from_bytes(raw[i:i + nb], 'little') for i in range(0, len(raw), nb)]
+        prev, tk = -1, 0
+        for i, cl, m in zip(fr.tolist(), cls.tolist(), masks):
+            if cl != prev:  # class-major: a new class, nothing taken yet
+                prev, tk = cl, 0
+            m &= ~tk
+            if m:
+                m &= -m
+                tk |= m
+                sel.append(i)
+                box.append(cl * kp + m.bit_length() - 1)
+        return np.array(sel, np.intp), np.array(box, np.intp)
+    rows = e.reshape(-1, kp).take(fr, axis=0)
+    rows[claimed.reshape(c, kp).take(cls, axis=0)] = -np.inf
+    prev, tk = -1, 0
+    for i, cl, row in zip(fr.tolist(), cls.tolist(), rows.tolist()):
+        if cl != prev:
+            prev, tk = cl, 0
+        best, bk = -np.inf, -1
+        for k, v in enumerate(row):
+            if v > best and not (tk >> k) & 1:
+                best, bk = v, k
+        if bk >= 0:
+            tk |= 1 << bk
+            sel.append(i)
+            box.append(cl * kp + bk)
+    return np.array(sel, np.intp), np.array(box, np.intp)
