@@ -46,12 +46,17 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if b.shape[:-2] != lead:
         raise ValueError(f'box_iou: expected equal leading shapes, got {a.shape} and {b.shape}')
     g = math.prod(lead)
+    return pair_iou(coords_areas(a, g * m), coords_areas(b, g * n), g).reshape(lead + (m, n))
+
+
+def pair_iou(a: np.ndarray, b: np.ndarray, g: int) -> np.ndarray:
+    """``box_iou`` on boxes given by ``coords_areas``: (5, G*M) and (5, G*N) -> (G, M, N)."""
+    m, n = a.shape[1] // g, b.shape[1] // g
     # Coordinates first and every pair spelled out in 1-D rows: numpy is slow on short
     # broadcast inner loops, fast on long contiguous ones.  The areas are computed once per box
     # (the same float operations as per pair, so the result is the same to the bit).
-    ax1, ay1, ax2, ay2, aa = _coords_areas(a, g * m).repeat(n, axis=1)  # (5, G*M*N)
-    bx1, by1, bx2, by2, ba = _coords_areas(b, g * n).reshape(5, g, 1, n).repeat(
-        m, axis=2).reshape(5, -1)
+    ax1, ay1, ax2, ay2, aa = a.repeat(n, axis=1)  # (5, G*M*N)
+    bx1, by1, bx2, by2, ba = b.reshape(5, g, 1, n).repeat(m, axis=2).reshape(5, -1)
     same = a.dtype == b.dtype  # else the pair arrays have the promoted dtype, as a new array
     inter = np.minimum(ax2, bx2)
     inter -= np.maximum(ax1, bx1, out=ax1 if same else None)
@@ -66,13 +71,16 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # union >= both areas >= 0 and union == 0 implies inter == 0: such pairs give 0.
     np.maximum(union, np.finfo(union.dtype).tiny, out=union)
     inter /= union
-    return inter.reshape(lead + (m, n))
+    return inter.reshape(g, m, n)
 
 
-def _coords_areas(x: np.ndarray, k: int) -> np.ndarray:
-    """(5, k) rows x1, y1, x2, y2, area = (x2 - x1)(y2 - y1) of k boxes (..., 4), their dtype."""
+def coords_areas(x: np.ndarray, k: int) -> np.ndarray:
+    """(5, k) rows x1, y1, x2, y2, area = (x2 - x1)(y2 - y1) of k boxes (..., >= 4), their dtype.
+
+    Extra columns after the 4 coordinates are ignored.
+    """
     out = np.empty((5, k), x.dtype)
-    out[:4] = x.reshape(k, 4).T
+    out[:4] = x.reshape(k, -1)[:, :4].T
     area = np.subtract(out[2], out[0], out=out[4])
     area *= out[3] - out[1]
     return out
@@ -212,17 +220,20 @@ class SlotStore:
     """Flat slot arrays (S = C x R slots, slot = class * R + r) holding every live tube.
 
     A frame's entry of a tube is a float32 row (x1, y1, x2, y2, score, observed flag) so that
-    one write stores it; ``hist`` (ring, S, 6) holds them by frame, so frame t's entries of all
-    slots are one contiguous (S, 6) block, ``row(t)``.  ``advance(t)`` first fills that block
-    with every slot's previous entry marked not observed (ROAD's gap fill), then the tubes
-    extended or started at t overwrite theirs: after ``advance(t)`` a live tube's row holds its
-    last box, and a free slot's row is all zeros (it overlaps nothing).  ``win`` holds minus
-    the last W observed scores, window first (+inf in a free slot), so the linker's priority
-    key is one sum and one division.  R grows on demand (the linker bounds it).
+    one write stores it; ``hist`` (ring / B, S, B, 6) holds them in blocks of B frames per slot:
+    frame t's entries of all slots, ``row(t)``, lie close together (the per-frame writes touch
+    few pages), and a tube's history is read a block at a time when it is copied out.
+    ``advance(t)`` first fills ``row(t)`` with every slot's previous entry marked not observed
+    (ROAD's gap fill), then the tubes extended or started at t overwrite theirs: after that a
+    live tube's row holds its last box, and a free slot's row is all zeros (it overlaps
+    nothing).  ``win`` holds minus the last W observed scores, window first (+inf in a free
+    slot), so the linker's priority key is one sum and one division.  R grows on demand (the
+    linker bounds it).
     """
 
     _FIELDS = ('live', 'num', 'cls', 'win', 'nobs', 'ssum', 'first', 'last', 'sstamp', 'hist')
     _SLOT_AXIS = {'win': 1, 'hist': 1}  # the others are slot-first
+    _BLOCK = 8  # frames per block of ``hist``
 
     def __init__(self, num_classes: int, slots: int, history: int, window: int,
                  jump_gap: int, with_class_scores: bool) -> None:
@@ -230,7 +241,8 @@ class SlotStore:
         # The ring of a tube's rows has H + jump_gap + 1 entries: the gap fills written while
         # a tube misses frames (at most jump_gap + 1 of them) must not overwrite any of the
         # last H observed-or-filled entries it still reports.
-        self.ring = history + jump_gap + 1
+        b = self._BLOCK
+        self.ring = -(-(history + jump_gap + 1) // b) * b  # whole blocks
         self.with_cls = with_class_scores
         self.stamps = np.zeros(history + jump_gap + 2, np.int64)
         self.r = 0
@@ -244,7 +256,7 @@ class SlotStore:
             'win': np.full((w, n), np.inf), 'nobs': np.ones(n, np.int64),
             'ssum': np.zeros(n, np.float64), 'first': np.zeros(n, np.int64),
             'last': np.zeros(n, np.int64), 'sstamp': np.zeros(n, np.int64),
-            'hist': np.zeros((self.ring, n, 6), np.float32)}
+            'hist': np.zeros((self.ring // self._BLOCK, n, self._BLOCK, 6), np.float32)}
         for name in self._FIELDS:
             old = getattr(self, name, None)
             if old is not None and new[name] is not None:
@@ -257,8 +269,9 @@ class SlotStore:
         self.r = r
 
     def row(self, t: int) -> np.ndarray:
-        """(S, 6) entries of frame t (a view)."""
-        return self.hist[t % self.ring]
+        """(S, 6) entries of frame t (a strided view)."""
+        i = t % self.ring
+        return self.hist[i // self._BLOCK, :, i % self._BLOCK]
 
     def advance(self, t: int) -> None:
         """Start frame t: every slot's entry is its entry of t - 1, not observed.
@@ -268,14 +281,14 @@ class SlotStore:
         are never read, so a tube that dies keeps no fill (see ``ring`` for why none is
         overwritten), and a free slot stays all zeros.
         """
-        row = self.hist[t % self.ring]
-        row[...] = self.hist[(t - 1) % self.ring]
+        row = self.row(t)
+        row[:, :5] = self.row(t - 1)[:, :5]
         row[:, 5] = 0.0
 
     def extend(self, t: int, slots: np.ndarray, rows: np.ndarray,
                cls: np.ndarray | None) -> None:
         """Append frame t's rows (n, 6) to the tubes in ``slots``."""
-        self.hist[t % self.ring][slots] = rows
+        self.row(t)[slots] = rows
         n = self.nobs.take(slots)
         score = rows[:, 4]
         self.win[n % self.w, slots] = -score
@@ -293,7 +306,7 @@ class SlotStore:
     def free(self, t: int, slots: np.ndarray) -> None:
         """Release ``slots`` during frame t (after ``advance(t)``)."""
         self.live[slots] = False
-        self.hist[t % self.ring][slots] = 0.0
+        self.row(t)[slots] = 0.0
         self.win[:, slots] = np.inf
 
     def free_slots(self, nc: np.ndarray, max_slots: int) -> np.ndarray:
@@ -327,7 +340,7 @@ class SlotStore:
         first = allocate_tube_numbers(slots.size)
         self.live[slots] = True
         self.num[slots] = np.arange(first, first + slots.size)
-        self.hist[t % self.ring][slots] = rows
+        self.row(t)[slots] = rows
         if cls is not None:
             self.cls[slots] = cls
         score = rows[:, 4]
@@ -349,9 +362,14 @@ class SlotStore:
         ends = n.cumsum()
         frames = (last + 1 - ends).repeat(n)
         frames += np.arange(frames.size)
-        at = frames % self.ring
+        b = self._BLOCK
+        i = frames % self.ring
+        at = i // b  # flat (ring / B, S, B) index
         at *= self.hist.shape[1]
         at += slots.repeat(n)
+        at *= b
+        i %= b
+        at += i
         cols = {'label': slots // self.r, 'num': self.num.take(slots),
                 'ssum': self.ssum.take(slots), 'nobs': self.nobs.take(slots), 'first': first,
                 'last': last, 'sstamp': self.sstamp.take(slots)}

@@ -36,8 +36,8 @@ import numpy as np
 
 from stal_ros.config import TubeConfig
 from stal_ros.structures import Detections
-from stal_ros.tube_state import (allocate_tube_numbers, box_iou, LinkerStep, SlotStore, Tube,
-                                 TubeBatch)
+from stal_ros.tube_state import (allocate_tube_numbers, box_iou, coords_areas, LinkerStep,
+                                 pair_iou, SlotStore, Tube, TubeBatch)
 
 __all__ = ['LinkerStep', 'OnlineTubeLinker', 'Tube', 'allocate_tube_numbers', 'box_iou',
            'check_frame', 'greedy_nms']
@@ -57,13 +57,24 @@ def greedy_nms(iou: np.ndarray, valid: np.ndarray, iou_threshold: float,
         (C, K) bool, the boxes kept, exactly the sequential greedy result; ``valid`` itself
         when nothing is dropped.
     """
+    return _nms(iou, valid, iou_threshold, top_k, zero_padding=False)
+
+
+def _nms(iou: np.ndarray, valid: np.ndarray, iou_threshold: float, top_k: int,
+         zero_padding: bool = True) -> np.ndarray:
+    """``greedy_nms``, by default for all-zero padding boxes.
+
+    With ``zero_padding`` the padding boxes are all zeros: they overlap nothing (IoU 0, not above
+    ``iou_threshold`` > 0), so they suppress nothing without being masked.
+    """
     k = valid.shape[1]
     keep = valid
     if k > 1:
         # sup[c, j, i]: the better valid box j would suppress i > j.
         sup = iou > iou_threshold
         sup &= _upper(k)
-        sup &= valid[:, :, None]
+        if not zero_padding:
+            sup &= valid[:, :, None]
         hit = sup.any(axis=1)
         if np.count_nonzero(hit):
             keep = valid & ~hit  # every suppressor counted ('Fast NMS')
@@ -143,7 +154,6 @@ class OnlineTubeLinker:
         self.num_classes = int(num_classes)
         self.id_prefix = str(id_prefix)
         self._max_slots = config.top_k * (config.jump_gap + 1)
-        self._rows = np.arange(self.num_classes)[:, None]
         self._offsets: dict[tuple[int, int, bool], np.ndarray] = {}
         self._aranges = np.arange(256)
         self._ext = np.zeros((0, 6), np.float32)
@@ -186,16 +196,17 @@ class OnlineTubeLinker:
             pc, pcs, valid = cand
             c, kp = valid.shape
             prio = self._priority()
-            boxes = pc[:, :, :4]
+            cb = coords_areas(pc, c * kp)  # (5, C*Kp)
             if prio is None:
-                keep = greedy_nms(box_iou(boxes, boxes), valid, cfg.nms_iou, cfg.top_k)
+                keep = _nms(pair_iou(cb, cb, c), valid, cfg.nms_iou, cfg.top_k)
             else:
                 # One IoU call for both: rows 0..Rl-1 are the tubes' last boxes, then the
                 # frame's boxes for the per-class NMS.
                 rl = prio[0].shape[1]
-                lbox = st.row(t).take(prio[0].ravel(), axis=0)[:, :4].reshape(c, rl, 4)
-                iou = box_iou(np.concatenate((lbox, boxes), axis=1), boxes)
-                keep = greedy_nms(iou[:, rl:], valid, cfg.nms_iou, cfg.top_k)
+                lb = coords_areas(st.row(t).take(prio[0].ravel(), axis=0), c * rl)
+                iou = pair_iou(np.concatenate((lb.reshape(5, c, rl), cb.reshape(5, c, kp)),
+                                              axis=2).reshape(5, -1), cb, c)
+                keep = _nms(iou[:, rl:], valid, cfg.nms_iou, cfg.top_k)
             if prio is not None:
                 slots, fb = self._associate(iou[:, :rl], prio, pc, pcs, keep,
                                             keep is not valid)
@@ -316,7 +327,8 @@ class OnlineTubeLinker:
             return None
         key = st.win.sum(axis=0) / np.minimum(st.nobs, st.w)
         prio = np.lexsort((st.num.reshape(c, r), key.reshape(c, r)), axis=-1)[:, :rl]
-        return prio + self._rows * r, nlive
+        prio += self._flat_offsets(c, r)[:, None]
+        return prio, nlive
 
     def _flat_offsets(self, n: int, k: int, tile: bool = False) -> np.ndarray:
         """(n,) 0, k, 2k, ... or, with ``tile``, (n * k,) 0..k-1 n times (cached, read-only)."""
@@ -341,9 +353,8 @@ class OnlineTubeLinker:
         pslot, nlive = prio
         c, rl = pslot.shape
         ok = iou >= cfg.iou_threshold  # (C, Rl, Kp), tubes by priority
-        cols = np.arange(rl)
         if cfg.iou_threshold <= 0.0:  # else all-zero rows (free slots, padding) fail
-            ok &= (cols < nlive[:, None])[:, :, None] & keep[:, None, :]
+            ok &= (np.arange(rl) < nlive[:, None])[:, :, None] & keep[:, None, :]
         elif dropped:
             ok &= keep[:, None, :]
         if cfg.edge_cost == 'score':
@@ -361,7 +372,7 @@ class OnlineTubeLinker:
         has = ok.ravel().take(best.ravel() + self._flat_offsets(c * rl, kp))  # able to take it
         # A pick is what the sequential ROAD loop makes once no higher-priority tube could
         # take that box: then the box's first able tube (by priority) is the tube itself.
-        best += self._rows * kp
+        best += self._flat_offsets(c, kp)[:, None]
         fbox = best.ravel()  # flat (C, Kp) index of each tube's pick
         safe = ok.argmax(axis=1).ravel().take(fbox) == self._flat_offsets(c, rl, tile=True)
         safe &= has
@@ -369,14 +380,15 @@ class OnlineTubeLinker:
         picked = fbox.take(fs)
         has ^= safe  # the tubes left
         if np.count_nonzero(has):
-            fr, extra = _sequential(has.nonzero()[0], rl, e, picked)
+            keep.reshape(-1)[picked] = False  # now: boxes still free
+            fr, extra = _sequential(has.nonzero()[0], rl, e, keep)
             fs = np.concatenate((fs, fr))
             picked = np.concatenate((picked, extra))
         return pslot.ravel().take(fs), picked
 
 
 def _sequential(fr: np.ndarray, rl: int, e: np.ndarray,
-                picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Finish the association of the tubes ``fr`` one by one, in priority order.
 
     The committed picks are exact, and a lower-priority committed tube never holds a box that
@@ -386,14 +398,12 @@ def _sequential(fr: np.ndarray, rl: int, e: np.ndarray,
         fr: (n,) flat (C, Rl) indices of the tubes left, ascending (class-major, priority).
         rl: Rl.
         e: (C, Rl, Kp) edge scores (-inf where not able), or bool 'able' for the score edge.
-        picked: flat (C, Kp) indices of the boxes already committed.
+        free: (C, Kp) bool, False for the boxes already committed (or not able for any tube).
 
     Returns:
         The flat (C, Rl) indices of the tubes of ``fr`` that take a box, and those boxes.
     """
-    c, _, kp = e.shape
-    claimed = np.zeros(c * kp, bool)
-    claimed[picked] = True
+    kp = e.shape[2]
     cls = fr // rl
     sel: list[int] = []
     box: list[int] = []
@@ -401,12 +411,14 @@ def _sequential(fr: np.ndarray, rl: int, e: np.ndarray,
         # Each tube's able, unclaimed boxes as the bits of a Python int (box k = bit k): the
         # best is the lowest set bit, as the columns are sorted by score.
         able = e.reshape(-1, kp).take(fr, axis=0)
-        able &= ~claimed.reshape(c, kp).take(cls, axis=0)
+        able &= free.take(cls, axis=0)
         packed = np.packbits(able, axis=1, bitorder='little')
         nb = packed.shape[1]
         if nb == 1:
             masks = packed.tobytes()  # iterates as ints
-        elif nb <= 8:
+        elif nb in (2, 4, 8):
+            masks = packed.view(f'<u{nb}').ravel().tolist()
+        elif nb < 8:
             pad = np.zeros((fr.size, 8), np.uint8)
             pad[:, :nb] = packed
             masks = pad.view('<u8').ravel().tolist()
@@ -425,7 +437,7 @@ def _sequential(fr: np.ndarray, rl: int, e: np.ndarray,
                 box.append(cl * kp + m.bit_length() - 1)
         return np.array(sel, np.intp), np.array(box, np.intp)
     rows = e.reshape(-1, kp).take(fr, axis=0)
-    rows[claimed.reshape(c, kp).take(cls, axis=0)] = -np.inf
+    rows[~free.take(cls, axis=0)] = -np.inf
     prev, tk = -1, 0
     for i, cl, row in zip(fr.tolist(), cls.tolist(), rows.tolist()):
         if cl != prev:
