@@ -42,11 +42,22 @@ def test_action_tubes_and_detections_arrive_intact_in_another_process(ros_domain
     assert talker.returncode == 0, out
     assert len(node.tubes) == FRAMES, f'received {len(node.tubes)} of {FRAMES}'
     assert len(node.detections) == FRAMES
+    # Tube ids are unique per process: this process has numbered tubes of earlier tests, the
+    # talker starts afresh. Map ids by first appearance; the mapping must stay one-to-one.
+    ids_map: dict[str, str] = {}
     for i, ((want_t, want_d), got_t, got_d) in enumerate(
             zip(expected, node.tubes, node.detections)):
+        assert len(got_t.tubes) == len(want_t.tubes), f'frame {i}: tube count differs'
+        for want, got in zip(want_t.tubes, got_t.tubes):
+            mapped = ids_map.setdefault(want.id, got.id)
+            assert mapped == got.id, f'frame {i}: tube {want.id} arrived as {got.id}'
+            want.id = mapped
+        for det in want_d.detections:
+            det.id = ids_map[det.id]
         assert got_t == want_t, f'ActionTubeArray of frame {i} differs'
         assert got_d == want_d, f'Detection2DArray of frame {i} differs'
         # The tube id in Detection2D.id names a tube published for the same image.
         assert got_d.header == got_t.header
         ids = {t.id for t in got_t.tubes}
         assert all(d.id in ids for d in got_d.detections)
+    assert len(set(ids_map.values())) == len(ids_map)
