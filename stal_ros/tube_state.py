@@ -5,8 +5,8 @@
 Letters: C foreground classes, R tube slots per class, H history entries kept per tube
 (``tubes.max_history``), W score window (``tubes.score_window``), n frames of one tube.
 A tube's frames are contiguous (gaps are filled), so its last ``min(length, H)`` entries sit
-in a ring indexed by ``frame % (H + jump_gap + 1)``, and their stamps in a ring of the last
-H + jump_gap + 2 frame stamps: memory stays bounded on an endless stream.
+in a ring indexed by ``frame % ring`` (ring >= H + jump_gap + 2), and their stamps in a ring
+of the same length: memory stays bounded on an endless stream.
 """
 
 from __future__ import annotations
@@ -55,18 +55,17 @@ def pair_iou(a: np.ndarray, b: np.ndarray, g: int) -> np.ndarray:
     # Coordinates first and every pair spelled out in 1-D rows: numpy is slow on short
     # broadcast inner loops, fast on long contiguous ones.  The areas are computed once per box
     # (the same float operations as per pair, so the result is the same to the bit).
-    ax1, ay1, ax2, ay2, aa = a.repeat(n, axis=1)  # (5, G*M*N)
-    bx1, by1, bx2, by2, ba = b.reshape(5, g, 1, n).repeat(m, axis=2).reshape(5, -1)
+    pa = a.repeat(n, axis=1)  # (5, G*M*N)
+    pb = b.reshape(5, g, 1, n).repeat(m, axis=2).reshape(5, -1)
     same = a.dtype == b.dtype  # else the pair arrays have the promoted dtype, as a new array
-    inter = np.minimum(ax2, bx2)
-    inter -= np.maximum(ax1, bx1, out=ax1 if same else None)
-    np.maximum(inter, 0, out=inter)
-    h = np.minimum(ay2, by2, out=ay2 if same else None)
-    h -= np.maximum(ay1, by1, out=ay1 if same else None)
-    np.maximum(h, 0, out=h)
-    inter *= h
-    union = aa
-    union += ba
+    # Width and height of the overlap together, as rows 0 and 1 of (2, G*M*N) arrays.
+    wh = np.minimum(pa[2:4], pb[2:4])
+    wh -= np.maximum(pa[:2], pb[:2], out=pa[:2] if same else None)
+    np.maximum(wh, 0, out=wh)
+    inter = wh[0]
+    inter *= wh[1]
+    union = pa[4]
+    union += pb[4]
     union -= inter
     # union >= both areas >= 0 and union == 0 implies inter == 0: such pairs give 0.
     np.maximum(union, np.finfo(union.dtype).tiny, out=union)
@@ -238,25 +237,26 @@ class SlotStore:
     def __init__(self, num_classes: int, slots: int, history: int, window: int,
                  jump_gap: int, with_class_scores: bool) -> None:
         self.c, self.h, self.w = num_classes, history, window
-        # The ring of a tube's rows has H + jump_gap + 1 entries: the gap fills written while
-        # a tube misses frames (at most jump_gap + 1 of them) must not overwrite any of the
-        # last H observed-or-filled entries it still reports.
+        # The ring of a tube's rows has at least H + jump_gap + 1 entries: the gap fills
+        # written while a tube misses frames (at most jump_gap + 1 of them) must not overwrite
+        # any of the last H observed-or-filled entries it still reports.  The stamps need
+        # H + jump_gap + 2; one length serves both (one modulo per gathered frame).
         b = self._BLOCK
-        self.ring = -(-(history + jump_gap + 1) // b) * b  # whole blocks
+        self.ring = -(-(history + jump_gap + 2) // b) * b  # whole blocks
         self.with_cls = with_class_scores
-        self.stamps = np.zeros(history + jump_gap + 2, np.int64)
+        self.stamps = np.zeros(self.ring, np.int64)
         self.r = 0
         self._allocate(slots)
 
     def _allocate(self, r: int) -> None:
-        c, w, n = self.c, self.w, self.c * r
+        c, w, n, b = self.c, self.w, self.c * r, self._BLOCK
         new = {
             'live': np.zeros(n, bool), 'num': np.zeros(n, np.int64),
             'cls': np.zeros((n, c), np.float32) if self.with_cls else None,
             'win': np.full((w, n), np.inf), 'nobs': np.ones(n, np.int64),
             'ssum': np.zeros(n, np.float64), 'first': np.zeros(n, np.int64),
             'last': np.zeros(n, np.int64), 'sstamp': np.zeros(n, np.int64),
-            'hist': np.zeros((self.ring // self._BLOCK, n, self._BLOCK, 6), np.float32)}
+            'hist': np.zeros((self.ring // b, n, b, 6), np.float32)}
         for name in self._FIELDS:
             old = getattr(self, name, None)
             if old is not None and new[name] is not None:
@@ -267,6 +267,9 @@ class SlotStore:
                 dst[(slice(None),) * ax + (slice(None), slice(0, self.r))] = src
             setattr(self, name, new[name])
         self.r = r
+        # Flat (ring / B, S, B) index of ring entry i of slot 0; slot s adds s * B.
+        i = np.arange(self.ring)
+        self._base = (i // b) * (n * b) + i % b
 
     def row(self, t: int) -> np.ndarray:
         """(S, 6) entries of frame t (a strided view)."""
@@ -277,7 +280,7 @@ class SlotStore:
         """Start frame t: every slot's entry is its entry of t - 1, not observed.
 
         ROAD fills a gap by repeating the last box and score, not observed; writing the fill
-        for every slot costs one contiguous multiply.  Entries after a tube's last observation
+        for every slot costs two strided copies.  Entries after a tube's last observation
         are never read, so a tube that dies keeps no fill (see ``ring`` for why none is
         overwritten), and a free slot stays all zeros.
         """
@@ -323,7 +326,7 @@ class SlotStore:
             free = (~self.live).nonzero()[0]
             bounds = free.searchsorted(self._class_bounds())
         j = np.arange(nc.size)
-        j -= (counts.cumsum() - counts).take(nc)
+        j -= nc.searchsorted(nc)  # first position of the tube's class
         j += bounds.take(nc)
         return free.take(j)
 
@@ -362,17 +365,12 @@ class SlotStore:
         ends = n.cumsum()
         frames = (last + 1 - ends).repeat(n)
         frames += np.arange(frames.size)
-        b = self._BLOCK
         i = frames % self.ring
-        at = i // b  # flat (ring / B, S, B) index
-        at *= self.hist.shape[1]
-        at += slots.repeat(n)
-        at *= b
-        i %= b
-        at += i
+        at = self._base.take(i)  # flat (ring / B, S, B) index
+        at += (slots * self._BLOCK).repeat(n)
         cols = {'label': slots // self.r, 'num': self.num.take(slots),
                 'ssum': self.ssum.take(slots), 'nobs': self.nobs.take(slots), 'first': first,
                 'last': last, 'sstamp': self.sstamp.take(slots)}
-        rows = {'frames': frames, 'stamps': self.stamps.take(frames % self.stamps.shape[0]),
+        rows = {'frames': frames, 'stamps': self.stamps.take(i),
                 'hist': self.hist.reshape(-1, 6).take(at, axis=0)}
         return TubeBatch(state, prefix, cols, ends, rows)

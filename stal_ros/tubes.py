@@ -229,7 +229,7 @@ class OnlineTubeLinker:
         kp = int(counts.max())
         at = lab * kp  # flat (C, Kp) index of each kept box
         at += self._arange(n)
-        at -= (counts.cumsum() - counts).take(lab)
+        at -= lab.searchsorted(lab)  # first position of the box's class
         src = np.full(c * kp, d)  # row d of ``ext`` is the all-zero padding row
         src[at] = order
         ext = self._ext
