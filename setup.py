@@ -30,8 +30,8 @@ setup(
     },
     entry_points={
         'console_scripts': [
-            'stal-bench-tubes = stal_ros.bench_tubes:main',
-            'stal-model-stats = stal_ros.model_stats:main',
+            'stal-bench-tubes = stal_ros.tools.bench_tubes:main',
+            'stal-model-stats = stal_ros.tools.model_stats:main',
         ],
     },
 )

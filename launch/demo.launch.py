@@ -5,7 +5,7 @@
     ros2 launch stal_ros demo.launch.py frames:=100
 
 Needs launch_ros (part of every ROS 2 desktop install). Where launch is not installed (the
-pip-wheel environment), ``python -m stal_ros.demo`` runs the same two processes.
+pip-wheel environment), ``python -m stal_ros.ros.demo`` runs the same two processes.
 """
 
 from launch import LaunchDescription

@@ -7,4 +7,4 @@ set -eo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck disable=SC1091
 source "$REPO/scripts/activate.sh"
-exec python -m stal_ros.demo "$@"
+exec python -m stal_ros.ros.demo "$@"

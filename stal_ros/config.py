@@ -4,21 +4,22 @@
 
 Each stage has a frozen dataclass whose fields carry their default, a description and the
 accepted range or choices (``param(...)``).  Validation happens in ``__post_init__`` so an
-invalid value can never exist in a config object; the error names the dotted parameter
-(``tubes.iou_threshold``), the value and what was expected.  ROS parameters, training YAML
-files and tests all build these classes; none of them re-states a default.
+invalid value can never exist in a config object; the error names the parameter
+(``tubes.iou_threshold`` when built from a file or ROS parameters, where dotted names come
+from the section's place in the tree), the value and what was expected.  ROS parameters,
+training YAML files and tests all build these classes; none of them re-states a default, and
+the model's parts take plain values that only the builders read from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 from stal_ros.config_base import ConfigBase, ConfigError, param
 
 __all__ = ['ConfigBase', 'ConfigError', 'param', 'StalConfig', 'DetectorConfig', 'TubeConfig',
            'TrimConfig', 'FramesConfig', 'FlowConfig', 'BackboneConfig', 'FusionConfig',
-           'HeadConfig', 'PostprocessConfig']
+           'HeadConfig', 'PostprocessConfig', 'OptimConfig', 'AugmentConfig', 'TrainConfig']
 
 # --------------------------------------------------------------------------------------------
 # ⑦ Online tubes (ROAD, Singh et al. 2017) and their offline post-processing for evaluation.
@@ -30,8 +31,6 @@ EDGE_COSTS = ('score', 'scrSim', 'scrMinusSim')
 @dataclass(frozen=True)
 class TubeConfig(ConfigBase):
     """Online tube linking, per camera and per class (ROAD §3, paper §4.7)."""
-
-    SECTION: ClassVar[str] = 'tubes'
 
     score_threshold: float = param(
         0.01, 'Boxes of a class with a score at or below this are ignored by the linker '
@@ -61,8 +60,6 @@ class TubeConfig(ConfigBase):
 class TrimConfig(ConfigBase):
     """Offline tube post-processing for evaluation (ROAD's two-label Viterbi + min length)."""
 
-    SECTION: ClassVar[str] = 'trim'
-
     enabled: bool = param(True, 'Trim tubes temporally with the two-label Viterbi.')
     alpha: float = param(3.0, 'Label-switch penalty of the Viterbi (ROAD uses 3 or 5).', ge=0.0)
     min_length: int = param(8, 'Tubes shorter than this many frames are dropped.', ge=1)
@@ -75,13 +72,12 @@ class TrimConfig(ConfigBase):
 FLOW_KINDS = ('pwc', 'dis', 'farneback')
 DIS_PRESETS = ('ultrafast', 'fast', 'medium')
 FRAME_MODES = ('causal', 'centred')
+PWC_COSTS = ('cosine', 'mean')
 
 
 @dataclass(frozen=True)
 class FramesConfig(ConfigBase):
     """Which frames form a clip (paper §3: K consecutive frames)."""
-
-    SECTION: ClassVar[str] = 'detector.frames'
 
     num_frames: int = param(3, 'K, frames per clip (the paper uses 3).', ge=2, read_only=True)
     mode: str = param(
@@ -93,8 +89,6 @@ class FramesConfig(ConfigBase):
 @dataclass(frozen=True)
 class FlowConfig(ConfigBase):
     """Optical-flow subnet applied to each adjacent pair of the clip (paper §3.1)."""
-
-    SECTION: ClassVar[str] = 'detector.flow'
 
     kind: str = param('pwc', "'pwc' (learned PWC-Net, trained end to end) or a classical "
                       "OpenCV flow: 'dis' or 'farneback' (not learned, CPU).",
@@ -111,17 +105,49 @@ class FlowConfig(ConfigBase):
                                   'context network.', read_only=True)
     dis_preset: str = param('fast', 'OpenCV DIS preset when kind is dis.',
                             choices=DIS_PRESETS, read_only=True)
+    estimator_channels: tuple[int, ...] = param(
+        (128, 128, 96, 64, 32), "Widths of each PWC-Net flow estimator's 3x3 convs (PWC-Net: "
+        '128, 128, 96, 64, 32); with dense estimators they dominate the cost.', ge=1,
+        read_only=True)
+    dense: bool = param(True, 'DenseNet-style estimators (each conv output concatenated to its '
+                        'input, the PWC-Net paper) instead of a plain conv stack.',
+                        read_only=True)
+    context_channels: tuple[int, ...] = param(
+        (128, 128, 128, 96, 64, 32), "Widths of the context network's dilated 3x3 convs.",
+        ge=1, read_only=True)
+    context_dilations: tuple[int, ...] = param(
+        (1, 2, 4, 8, 16, 1), 'Dilations of those convs (one per width).', ge=1,
+        read_only=True)
+    cost: str = param(
+        'cosine', "Cost volume: 'cosine' (channel-normalised features, trains from scratch) or "
+        "'mean' (PWC-Net's mean of raw feature products).", choices=PWC_COSTS, read_only=True)
     loss_weights: tuple[float, ...] = param(
-        (0.32, 0.08, 0.02, 0.01, 0.005), 'Multiscale flow-loss weights alpha_i, finest '
-        'estimated level first (paper eq. 1).', ge=0.0)
+        (0.32, 0.08, 0.02, 0.01, 0.005), 'Multiscale flow-loss weights alpha_l, coarsest '
+        'estimated level first as in PWC-Net (alpha_6 .. alpha_2); the last weight belongs to '
+        'the finest estimate (1/4 of flow.input_size) and a network with fewer levels uses '
+        'the last ones. Each level sums its end-point errors in pixels of the ground-truth '
+        'frames (paper eq. 1); a uniform error then weighs 44, 22, 11, 11, 11 % from the '
+        'finest level up.', ge=0.0)
 
     def check(self) -> None:
-        """PWC-Net halves the resolution once per pyramid level."""
+        """PWC-Net halves the resolution once per level; one loss weight per estimated level."""
         if self.kind == 'pwc':
             step = 2 ** len(self.pyramid_channels)
             if any(s % step for s in self.input_size):
                 self.fail('input_size', f'expected multiples of {step} for a '
                           f'{len(self.pyramid_channels)}-level PWC-Net')
+            if len(self.pyramid_channels) < 2:
+                self.fail('pyramid_channels', 'expected at least 2 levels (flow is estimated '
+                          'down to 1/4)')
+            if len(self.loss_weights) < len(self.pyramid_channels) - 1:
+                self.fail('loss_weights', f'expected at least {len(self.pyramid_channels) - 1} '
+                          'weights, one per estimated level (levels 2 .. '
+                          f'{len(self.pyramid_channels)})')
+        if len(self.context_channels) != len(self.context_dilations):
+            self.fail('context_dilations', f'expected {len(self.context_channels)} values, one '
+                      'per context_channels entry')
+        if not self.estimator_channels:
+            self.fail('estimator_channels', 'expected at least one conv')
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,8 +175,6 @@ UCF101_24_CLASSES = (
 class BackboneConfig(ConfigBase):
     """The backbone shared by the RGB and the flow path (paper §3.3.1-3.3.2)."""
 
-    SECTION: ClassVar[str] = 'detector.backbone'
-
     kind: str = param(
         'vgg16_rfb', "'vgg16_rfb': DeepLab-VGG16 + RFB-Net extra layers, six maps with "
         "{512, 1024, 512, 256, 256, 256} channels (the paper). 'lite': depthwise-separable "
@@ -161,15 +185,15 @@ class BackboneConfig(ConfigBase):
         'lite at 1.0 has {128, 256, 256, 128, 128, 128} output channels).', gt=0.0, le=4.0,
         read_only=True)
     batch_norm: bool = param(
-        False, 'Batch norm after every VGG conv (the paper has none; lite always uses it).',
-        read_only=True)
+        False, 'vgg16_rfb: batch norm after every VGG16 conv (the paper has none; the RFB '
+        'extra layers always have it). lite: batch norm after every conv (true) or biased '
+        'convs without normalisation (false). Batch-norm statistics are kept per stream (RGB, '
+        'flow) while the weights are shared.', read_only=True)
 
 
 @dataclass(frozen=True)
 class FusionConfig(ConfigBase):
     """Multiscale fusion of the RGB and flow feature maps (paper §3.3.3, Table 2, eq. 7)."""
-
-    SECTION: ClassVar[str] = 'detector.fusion'
 
     kind: str = param(
         'concat', "'concat' (M-Concat, the paper's default), 'sum' (M-Sum), 'average' "
@@ -180,8 +204,6 @@ class FusionConfig(ConfigBase):
 @dataclass(frozen=True)
 class HeadConfig(ConfigBase):
     """SSD/RFB default boxes and prediction head (paper §3.4; SSD300/RFB300 priors)."""
-
-    SECTION: ClassVar[str] = 'detector.head'
 
     scales: tuple[float, ...] = param(
         (0.1, 0.2, 0.37, 0.54, 0.71, 0.88, 1.05), 'Prior sizes as a fraction of the input '
@@ -225,8 +247,6 @@ class HeadConfig(ConfigBase):
 class PostprocessConfig(ConfigBase):
     """Decoding of the head outputs into per-frame detections (SSD's Detect)."""
 
-    SECTION: ClassVar[str] = 'detector.postprocess'
-
     score_threshold: float = param(
         0.01, 'Class scores at or below this are discarded before NMS.', ge=0.0, lt=1.0)
     nms_iou: float = param(0.45, 'IoU threshold of the per-class NMS.', gt=0.0, le=1.0)
@@ -239,8 +259,6 @@ class PostprocessConfig(ConfigBase):
 @dataclass(frozen=True)
 class DetectorConfig(ConfigBase):
     """The whole frame-level detector: flow subnet, backbone, fusion, head (paper §3)."""
-
-    SECTION: ClassVar[str] = 'detector'
 
     frames: FramesConfig = param(default_factory=FramesConfig)
     flow: FlowConfig = param(default_factory=FlowConfig)
@@ -302,7 +320,75 @@ class DetectorConfig(ConfigBase):
 class StalConfig(ConfigBase):
     """Top level: the detector and the online tubes."""
 
-    SECTION: ClassVar[str] = ''
-
     detector: DetectorConfig = param(default_factory=DetectorConfig)
     tubes: TubeConfig = param(default_factory=TubeConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# Training (paper §3.4, §4.2): optimiser, schedule, augmentation, the run itself.
+# --------------------------------------------------------------------------------------------
+
+OPTIMIZERS = ('sgd', 'adamw')
+FLOW_REDUCTIONS = ('sum', 'mean')
+
+
+@dataclass(frozen=True)
+class OptimConfig(ConfigBase):
+    """Optimiser and learning-rate schedule (paper §4.2: SGD, momentum 0.9, decay 5e-4)."""
+
+    kind: str = param('sgd', "'sgd' (the paper: momentum, weight decay, step schedule) or "
+                      "'adamw'.", choices=OPTIMIZERS)
+    lr: float = param(1e-3, 'Base learning rate (after warm-up).', gt=0.0)
+    momentum: float = param(0.9, 'SGD momentum (paper: 0.9).', ge=0.0, lt=1.0)
+    weight_decay: float = param(5e-4, 'Weight decay (paper: 5e-4).', ge=0.0)
+    milestones: tuple[float, ...] = param(
+        (0.67, 0.89), 'Fractions of the iterations at which the learning rate is multiplied '
+        'by gamma (step schedule).', gt=0.0, lt=1.0)
+    gamma: float = param(0.1, 'Learning-rate factor at each milestone.', gt=0.0, le=1.0)
+    warmup_iterations: int = param(
+        200, 'Linear warm-up from lr / 10 over this many iterations.', ge=0)
+    grad_clip: float = param(10.0, 'Clip the gradient norm to this (0: no clipping).', ge=0.0)
+
+    def check(self) -> None:
+        """Milestones increase."""
+        if any(b <= a for a, b in zip(self.milestones, self.milestones[1:])):
+            self.fail('milestones', 'expected strictly increasing fractions')
+
+
+@dataclass(frozen=True)
+class AugmentConfig(ConfigBase):
+    """Training augmentation, applied identically to all K frames of a clip (and its flow)."""
+
+    photometric: float = param(
+        0.3, 'Strength of the random brightness, contrast and saturation change (0: off).',
+        ge=0.0, le=1.0)
+    crop_min_scale: float = param(
+        0.7, 'Random crops keep at least this fraction of each side (1: no crop).', gt=0.0,
+        le=1.0)
+    mirror: bool = param(
+        True, "Mirror left-right with the flow's x sign flipped; classes named *_left / "
+        '*_right swap (a clip holding a directional class without its mirror is not mirrored).')
+    channel_swap: bool = param(True, 'Randomly permute the RGB channels.')
+
+
+@dataclass(frozen=True)
+class TrainConfig(ConfigBase):
+    """One training run (eq. 8: L = L_conf + L_reg + flow_weight * L_flow)."""
+
+    iterations: int = param(6000, 'Optimiser steps.', ge=1)
+    batch_size: int = param(16, 'Clips per step (over all processes with DDP).', ge=1)
+    freeze_flow_iterations: int = param(
+        1000, 'A learned flow subnet stays frozen for this many steps, until the detection '
+        'loss is stable (paper §3.4), then trains end to end.', ge=0)
+    flow_weight: float = param(1.0, 'w_flow of eq. 8 (used with ground-truth flow).', ge=0.0)
+    flow_reduction: str = param(
+        'mean', "Flow-loss reduction per level: 'sum' over pixels (eq. 1) or 'mean' (keeps the "
+        'flow term on the scale of the detection terms).', choices=FLOW_REDUCTIONS)
+    amp: bool = param(True, 'Mixed precision (bf16/fp16 autocast) on CUDA; ignored on CPU.')
+    workers: int = param(1, 'Data-loader worker processes (0: load in the main process).',
+                         ge=0)
+    seed: int = param(0, 'Seed of the initialisation, the data order and the augmentation.',
+                      ge=0)
+    log_every: int = param(50, 'Log the losses every this many steps.', ge=1)
+    checkpoint_every: int = param(500, 'Write a resumable checkpoint every this many steps.',
+                                  ge=1)

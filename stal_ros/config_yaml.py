@@ -10,10 +10,10 @@ mapping) back into a validated ``StalConfig``.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import sys
 import textwrap
-import typing
 from typing import Any
 
 import yaml
@@ -35,20 +35,17 @@ def _scalar(value: Any) -> str:
 
 def _emit(cfg: ConfigBase, indent: int, lines: list[str]) -> None:
     pad = ' ' * indent
-    described = type(cfg).describe()
-    nested = {f for f, t in typing.get_type_hints(type(cfg)).items()
-              if isinstance(t, type) and issubclass(t, ConfigBase)}
-    for name, value in cfg.to_dict().items():
-        if name in nested:
-            lines.append(f'{pad}{name}:')
-            _emit(getattr(cfg, name), indent + 2, lines)
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, ConfigBase):
+            lines.append(f'{pad}{f.name}:')
+            _emit(value, indent + 2, lines)
             continue
-        doc = described[cfg.qualified(name)]['description']
-        lines.extend(textwrap.wrap(doc, 99, initial_indent=f'{pad}# ',
+        lines.extend(textwrap.wrap(f.metadata['description'], 99, initial_indent=f'{pad}# ',
                                    subsequent_indent=f'{pad}# '))
-        line = f'{pad}{name}: {_scalar(value)}'
+        line = f'{pad}{f.name}: {_scalar(value)}'
         if len(line) > 99 and isinstance(value, (list, tuple)):
-            lines.append(f'{pad}{name}:')
+            lines.append(f'{pad}{f.name}:')
             lines.extend(f'{pad}  - {_scalar(v)}' for v in value)
         else:
             lines.append(line)

@@ -15,37 +15,15 @@ time order (the ring slots are overwritten by later pushes, so a view would go s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import logging
 import numbers
 
 import numpy as np
 
 from stal_ros.config import FramesConfig
+from stal_ros.structures import Clip
 
 _LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Clip:
-    """K consecutive frames of one camera, oldest first.
-
-    Attributes:
-        frames: (T, H, W, 3) uint8 RGB.
-        stamps_ns: (T,) int64 stamps in nanoseconds, strictly increasing.
-        target_index: index in ``frames`` of the frame to localise.
-        target_stamp_ns: ``stamps_ns[target_index]``, the stamp results are reported under.
-    """
-
-    frames: np.ndarray
-    stamps_ns: np.ndarray
-    target_index: int
-    target_stamp_ns: int
-
-    @property
-    def target_frame(self) -> np.ndarray:
-        """(H, W, 3) uint8 frame to localise."""
-        return self.frames[self.target_index]
 
 
 def check_frame(frame: object) -> np.ndarray:

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from stal_ros.config import BackboneConfig, MIN_INPUT_SIZE
-from stal_ros.net.backbone import (build_backbone, feature_sizes, L2Norm, LiteBackbone,
-                                   RFBlock, VGG16RFB)
+from stal_ros.net.backbone import (build_backbone, L2Norm, LiteBackbone, map_sizes, RFBlock,
+                                   VGG16RFB)
 
 
 def _meta_maps(backbone_config, size):
@@ -23,16 +23,33 @@ def test_vgg16_rfb_paper_sizes_and_channels_at_300():
     backbone, maps = _meta_maps(BackboneConfig(), 300)
     assert backbone.out_channels == (512, 1024, 512, 256, 256, 256)
     assert [m.shape[1] for m in maps] == [512, 1024, 512, 256, 256, 256]
-    assert feature_sizes(maps) == ((38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1))
+    assert map_sizes(maps) == ((38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1))
 
 
 def test_vgg16_rfb_other_sizes_and_minimum():
     _, maps = _meta_maps(BackboneConfig(), 320)
-    assert feature_sizes(maps) == ((40, 40), (20, 20), (10, 10), (5, 5), (3, 3), (1, 1))
+    assert map_sizes(maps) == ((40, 40), (20, 20), (10, 10), (5, 5), (3, 3), (1, 1))
     _, maps = _meta_maps(BackboneConfig(), MIN_INPUT_SIZE['vgg16_rfb'])
-    assert feature_sizes(maps)[-1] == (1, 1)
-    with pytest.raises(ValueError, match=r'expected H, W >= 268, got \(267, 267\)'):
-        _meta_maps(BackboneConfig(), 267)
+    assert map_sizes(maps)[-1] == (1, 1)
+
+
+@pytest.mark.parametrize('kind', ['vgg16_rfb', 'lite'])
+def test_feature_sizes_without_running_equal_the_real_maps(kind):
+    """Priors are made at build time from ``feature_sizes(S)``: it must equal the maps."""
+    for size in (MIN_INPUT_SIZE[kind], 268, 299, 300, 301, 320, 417, 512):
+        backbone, maps = _meta_maps(BackboneConfig(kind=kind), size)
+        assert backbone.feature_sizes(size) == map_sizes(maps), size
+
+
+def test_lite_batch_norm_setting_acts():
+    """backbone.batch_norm is honoured by the lite backbone (it was silently ignored)."""
+    def norms(batch_norm):
+        backbone = build_backbone(BackboneConfig(kind='lite', width=0.25, batch_norm=batch_norm))
+        return [m for m in backbone.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(norms(True)) == 25
+    assert norms(False) == []
+    plain = build_backbone(BackboneConfig(kind='lite', width=0.25, batch_norm=False))
+    assert all(m.bias is not None for m in plain.modules() if isinstance(m, nn.Conv2d))
 
 
 def test_deeplab_vgg16_layers_and_parameter_count():
@@ -55,7 +72,7 @@ def test_lite_backbone_same_interface():
     backbone, maps = _meta_maps(BackboneConfig(kind='lite'), 300)
     assert isinstance(backbone, LiteBackbone)
     assert len(maps) == 6 and backbone.out_channels == (128, 256, 256, 128, 128, 128)
-    assert feature_sizes(maps) == ((38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (2, 2))
+    assert map_sizes(maps) == ((38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (2, 2))
     with torch.device('meta'):
         vgg = build_backbone(BackboneConfig())
     lite_params = sum(p.numel() for p in backbone.parameters())
@@ -65,7 +82,7 @@ def test_lite_backbone_same_interface():
 @pytest.mark.parametrize('kind, size', [('lite', 32), ('lite', 47), ('vgg16_rfb', 268)])
 def test_real_forward_backward_small(kind, size):
     torch.manual_seed(0)
-    backbone = build_backbone(BackboneConfig(kind=kind, width=0.0625))
+    backbone = build_backbone(BackboneConfig(kind=kind, width=0.0625, batch_norm=True))
     x = torch.rand(2, 3, size, size, requires_grad=True)
     maps = backbone(x)
     assert [m.shape[1] for m in maps] == list(backbone.out_channels)
@@ -100,9 +117,3 @@ def test_l2norm_normalises_channels():
     x = torch.randn(2, 4, 3, 3)
     y = norm(x)
     assert torch.allclose(y.norm(dim=1), torch.full((2, 3, 3), 20.0), atol=1e-4)
-
-
-@pytest.mark.parametrize('bad', [torch.rand(1, 4, 64, 64), torch.rand(3, 64, 64)])
-def test_bad_input_shape(bad):
-    with pytest.raises(ValueError, match=r'expected shape \(N, 3, H, W\)'):
-        build_backbone(BackboneConfig(kind='lite', width=0.25))(bad)

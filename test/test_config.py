@@ -2,9 +2,12 @@
 # Licensed under the Apache License, Version 2.0
 """The typed config machinery: validation messages, dict round trips, descriptions."""
 
+import dataclasses
+
 import pytest
 
-from stal_ros.config import ConfigError, DetectorConfig, TrimConfig, TubeConfig
+from stal_ros.config import (ConfigBase, ConfigError, DetectorConfig, StalConfig, TrimConfig,
+                             TubeConfig)
 
 
 def test_defaults_round_trip_through_plain_dicts():
@@ -26,9 +29,37 @@ def test_defaults_round_trip_through_plain_dicts():
     ('top_k', '10', "tubes.top_k = '10': expected int, got str"),
 ])
 def test_bad_values_name_parameter_value_and_expectation(field, value, message):
+    # Built from a tree (file, ROS parameters), the name is the dotted path in that tree.
+    with pytest.raises(ConfigError) as info:
+        StalConfig.from_dict({'tubes': {field: value}})
+    assert str(info.value) == message
+    assert info.value.path == ('tubes', field)
+    # Built directly, a section does not know where it sits: the class is named.
     with pytest.raises(ConfigError) as info:
         TubeConfig(**{field: value})
-    assert str(info.value) == message
+    assert str(info.value) == message.replace('tubes.', 'TubeConfig.', 1)
+
+
+def test_names_come_from_where_a_section_sits_in_the_tree():
+    """The same section nested elsewhere (e.g. per camera) gets that path, nothing hard-coded."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Camera(ConfigBase):
+        tubes: TubeConfig = dataclasses.field(default_factory=TubeConfig,
+                                              metadata={'description': 'per camera'})
+
+    @dataclasses.dataclass(frozen=True)
+    class Robot(ConfigBase):
+        front: Camera = dataclasses.field(default_factory=Camera,
+                                          metadata={'description': 'front camera'})
+
+    with pytest.raises(ConfigError, match=r'^cameras\.front\.tubes\.jump_gap = -1: '):
+        Robot.from_dict({'front': {'tubes': {'jump_gap': -1}}}, 'cameras')
+    assert 'cameras.front.tubes.jump_gap' in Robot.describe('cameras')
+    assert Robot().flatten('cameras')['cameras.front.tubes.jump_gap'] == 3
+    cross = {'detector': {'backbone': {'kind': 'vgg16_rfb'}, 'input_size': 100}}
+    with pytest.raises(ConfigError, match=r'^detector\.input_size = 100: expected >= 268'):
+        StalConfig.from_dict(cross)
 
 
 def test_yaml_like_input_is_normalised():
@@ -41,11 +72,13 @@ def test_yaml_like_input_is_normalised():
 
 def test_unknown_keys_are_named_with_their_section():
     with pytest.raises(ConfigError, match=r"\['tubes.jump_gapp'\]"):
-        TubeConfig.from_dict({'jump_gapp': 3})
+        StalConfig.from_dict({'tubes': {'jump_gapp': 3}})
     with pytest.raises(ConfigError, match=r"\['detector.flow.knd'\]"):
+        DetectorConfig.from_dict({'flow': {'knd': 'dis'}}, 'detector')
+    with pytest.raises(ConfigError, match=r"\['flow.knd'\]"):
         DetectorConfig.from_dict({'flow': {'knd': 'dis'}})
     with pytest.raises(ConfigError, match='detector.flow = 3: expected a mapping'):
-        DetectorConfig.from_dict({'flow': 3})
+        StalConfig.from_dict({'detector': {'flow': 3}})
 
 
 def test_configs_are_frozen():
@@ -55,12 +88,13 @@ def test_configs_are_frozen():
 
 
 def test_describe_lists_every_leaf_with_description_and_default():
-    desc = DetectorConfig.describe()
+    desc = StalConfig.describe()
     assert desc['detector.flow.search_range']['default'] == 4
     assert desc['detector.flow.search_range']['le'] == 8
     assert desc['detector.fusion.kind']['choices'] == ('concat', 'sum', 'average', 'stfp',
                                                        'none')
     assert all(entry['description'] for entry in desc.values()), \
         [k for k, e in desc.items() if not e['description']]
-    tubes = TubeConfig.describe()
+    tubes = TubeConfig.describe('tubes')
     assert set(tubes) == {f'tubes.{k}' for k in TubeConfig().to_dict()}
+    assert set(TubeConfig.describe()) == set(TubeConfig().to_dict())

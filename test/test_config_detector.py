@@ -61,7 +61,7 @@ def test_build_from_yaml_dict_and_round_trip():
 ])
 def test_unknown_keys_are_rejected_with_dotted_name(data, name):
     with pytest.raises(ConfigError, match=name.replace('.', r'\.')):
-        DetectorConfig.from_dict(data)
+        DetectorConfig.from_dict(data, 'detector')
 
 
 @pytest.mark.parametrize('data, message', [
@@ -92,7 +92,7 @@ def test_unknown_keys_are_rejected_with_dotted_name(data, name):
 ])
 def test_invalid_values_name_parameter_and_expectation(data, message):
     with pytest.raises(ConfigError, match=message):
-        DetectorConfig.from_dict(data)
+        DetectorConfig.from_dict(data, 'detector')
 
 
 def test_valid_edge_values_are_accepted():
@@ -105,7 +105,7 @@ def test_valid_edge_values_are_accepted():
 
 
 def test_describe_lists_every_detector_leaf():
-    described = DetectorConfig.describe()
+    described = DetectorConfig.describe('detector')
     for name in ('detector.input_size', 'detector.backbone.kind', 'detector.fusion.kind',
                  'detector.head.scales', 'detector.postprocess.nms_iou', 'detector.flow.kind',
                  'detector.frames.num_frames', 'detector.precision'):

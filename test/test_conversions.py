@@ -9,8 +9,9 @@ pytest.importorskip('rclpy', reason='needs the ROS 2 environment (scripts/activa
 
 from std_msgs.msg import Header  # noqa: E402,I100
 
-from stal_ros.conversions import (bbox2d_to_xyxy, detections_from_msg,  # noqa: E402
-                                  detections_to_msg, ns_to_time, time_to_ns, xyxy_to_bbox2d)
+from stal_ros.ros.conversions import (bbox2d_to_xyxy, detections_from_msg,  # noqa: E402
+                                      detections_to_msg, ns_to_time, time_to_ns,
+                                      xyxy_to_bbox2d)
 from stal_ros.structures import Detections  # noqa: E402
 
 

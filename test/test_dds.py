@@ -10,8 +10,8 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy', reason='needs the ROS 2 environment (scripts/activate.sh)')
 
-from stal_ros import demo  # noqa: E402  (after the ROS check)
-from stal_ros.msg import ActionTube  # noqa: E402
+from stal_ros.msg import ActionTube  # noqa: E402  (after the ROS check)
+from stal_ros.ros import demo  # noqa: E402
 
 FRAMES = 30
 
@@ -25,7 +25,7 @@ def test_action_tubes_and_detections_arrive_intact_in_another_process(ros_domain
 
     rclpy.init()
     node = demo.Listener(quiet=True)
-    talker = subprocess.Popen([sys.executable, '-m', 'stal_ros.demo', 'talker', '--frames',
+    talker = subprocess.Popen([sys.executable, '-m', 'stal_ros.ros.demo', 'talker', '--frames',
                                str(FRAMES), '--rate', '100'],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

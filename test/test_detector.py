@@ -9,7 +9,8 @@ import torch
 from stal_ros.config import ConfigError, DetectorConfig, FLOW_KINDS, FUSION_KINDS
 from stal_ros.frames import FrameBuffer
 from stal_ros.net.backbone import LiteBackbone, VGG16RFB
-from stal_ros.net.detector import build_detector, DetectorOutput, resolve_device, STALDetector
+from stal_ros.net.detector import (build_detector, build_model, Detector, DetectorOutput,
+                                   resolve_device, STALDetector)
 from stal_ros.structures import Detections
 
 BACKBONES = {'lite': ({'kind': 'lite', 'width': 0.25}, 32),
@@ -36,21 +37,24 @@ def random_clip(h, w, t=3, seed=0):
 def test_output_shapes_for_every_combination(backbone, flow, fusion):
     torch.manual_seed(0)
     config = tiny_config(backbone, flow, fusion)
-    model = build_detector(config)
+    detector = build_detector(config)
+    model = detector.model
+    assert isinstance(detector, Detector) and isinstance(model, STALDetector)
     s = config.input_size
     with torch.no_grad():
         out = model(torch.rand(2, 3, 3, s, s))
     p = out.priors.shape[0]
     assert isinstance(out, DetectorOutput)
     assert out.loc.shape == (2, p, 4) and out.conf.shape == (2, p, 4)
-    assert p == model.priors.count([(m, m) for m in _map_sides(backbone, s)])
+    sides = _map_sides(backbone, s)
+    assert p == sum(m * m * a for m, a in zip(sides, config.head.priors_per_cell()))
     if fusion == 'none':
         assert out.motion is None and model.motion is None
     else:
         assert out.motion.image.shape == (2, 3, s, s)
         assert len(out.motion.flows) == 2 and out.motion.flows[0].shape == (2, 2, s, s)
         assert (len(out.motion.pyramids[0]) > 0) == (flow == 'pwc')
-    dets = model.detect([random_clip(24, 40, seed=1), random_clip(50, 30, seed=2)])
+    dets = detector.detect([random_clip(24, 40, seed=1), random_clip(50, 30, seed=2)])
     assert len(dets) == 2 and all(isinstance(d, Detections) for d in dets)
     assert dets[0].boxes[:, [0, 2]].max(initial=0) <= 40
     assert dets[1].boxes[:, [1, 3]].max(initial=0) <= 50
@@ -67,7 +71,7 @@ def _map_sides(backbone, s):
 def test_paper_configuration_forward_at_320_on_cpu():
     torch.manual_seed(0)
     config = DetectorConfig(input_size=320, device='cpu')
-    model = build_detector(config)
+    model = build_model(config).eval()
     assert isinstance(model.backbone, VGG16RFB)
     assert model.backbone.out_channels == (512, 1024, 512, 256, 256, 256)
     assert config.flow.kind == 'pwc' and config.fusion.kind == 'concat'
@@ -81,14 +85,15 @@ def test_paper_configuration_forward_at_320_on_cpu():
 
 def test_backbone_weights_are_shared_between_rgb_and_flow():
     torch.manual_seed(0)
-    model = build_detector(tiny_config('lite', 'dis', 'concat'))
+    model = build_model(tiny_config('lite', 'dis', 'concat')).eval()
     assert len([m for m in model.modules() if isinstance(m, LiteBackbone)]) == 1
     clip = torch.rand(2, 3, 3, 32, 32)
     with torch.no_grad():
         out = model(clip)
         # The same backbone module on the normalised RGB target frame and the flow image.
         rgb = (clip[:, 2] - model.rgb_mean) / model.rgb_std
-        fused = model.fusion(model.backbone(rgb), model.backbone(out.motion.image))
+        both = model.backbone(torch.cat([rgb, out.motion.image]))   # streams stacked
+        fused = model.fusion([m[:2] for m in both], [m[2:] for m in both])
         loc, conf = model.head(fused)
     assert torch.allclose(conf, out.conf, atol=1e-5) and torch.allclose(loc, out.loc, atol=1e-5)
     batches = []
@@ -97,7 +102,7 @@ def test_backbone_weights_are_shared_between_rgb_and_flow():
         model(clip)
         model.train()
         model(clip)
-    assert batches == [4, 2, 2]          # eval: one pass over 2N images; train: two passes
+    assert batches == [4, 4]             # one pass over 2N images, in eval and in training
 
 
 def test_detect_batches_cameras_like_single_calls():
@@ -162,7 +167,8 @@ def test_bad_detect_input_names_expected_and_actual(clips, error, message):
 
 
 def test_bad_forward_input_and_centred_clip_mismatch():
-    model = build_detector(tiny_config('lite', 'dis', 'concat'))
+    detector = build_detector(tiny_config('lite', 'dis', 'concat'))
+    model = detector.model
     with pytest.raises(ValueError, match=r'expected clip shape \(N, 3, 3, 32, 32\).*got '
                                          r'\(1, 3, 3, 32, 40\)'):
         model(torch.rand(1, 3, 3, 32, 40))
@@ -174,12 +180,12 @@ def test_bad_forward_input_and_centred_clip_mismatch():
     for i, frame in enumerate(random_clip(20, 30)):
         clip = centred.push(frame, i + 1)
     with pytest.raises(ValueError, match='expected target_index 2 .* got 1'):
-        model.detect([clip])
+        detector.detect([clip])
 
 
 def test_target_frame_follows_frames_mode():
-    causal = build_detector(tiny_config('lite', 'dis', 'none'))
-    centred = build_detector(tiny_config('lite', 'dis', 'none', frames={'mode': 'centred'}))
+    causal = build_model(tiny_config('lite', 'dis', 'none')).eval()
+    centred = build_model(tiny_config('lite', 'dis', 'none', frames={'mode': 'centred'})).eval()
     assert causal.target_index == 2 and centred.target_index == 1
     centred.load_state_dict(causal.state_dict())
     clip = torch.rand(1, 3, 3, 32, 32)
@@ -191,8 +197,9 @@ def test_target_frame_follows_frames_mode():
 
 
 def test_detect_restores_training_mode_and_freezing_api():
-    model = build_detector(tiny_config('lite', 'pwc', 'concat')).train()
-    model.detect([random_clip(20, 20)])
+    detector = build_detector(tiny_config('lite', 'pwc', 'concat'))
+    model = detector.model.train()
+    detector.detect([random_clip(20, 20)])
     assert model.training
     model.freeze_flow()
     assert not any(p.requires_grad for p in model.motion.flow_subnet.parameters())
@@ -205,12 +212,12 @@ def test_precision_and_memory_format_options_on_cpu():
     base = build_detector(tiny_config('lite', 'dis', 'concat'))
     clip = torch.rand(2, 3, 3, 32, 32)
     with torch.no_grad():
-        reference = base(clip)
+        reference = base.model(clip)
     for extra in ({'channels_last': True}, {'precision': 'bf16'}):
         model = build_detector(tiny_config('lite', 'dis', 'concat', **extra))
-        model.load_state_dict(base.state_dict())
-        with torch.no_grad(), model._autocast(torch.device('cpu')):
-            out = model(clip)
+        model.model.load_state_dict(base.model.state_dict())
+        with torch.no_grad(), model._autocast():
+            out = model.model(clip)
         tol = 1e-4 if 'channels_last' in extra else 0.1
         assert torch.allclose(out.conf.float(), reference.conf, atol=tol), extra
         assert len(model.detect([random_clip(30, 30)])) == 1
@@ -230,16 +237,17 @@ def test_device_resolution():
 
 
 def test_composition_rejects_inconsistent_parts():
-    model = build_detector(tiny_config('lite', 'dis', 'concat'))
+    model = build_model(tiny_config('lite', 'dis', 'concat'))
     parts = {'backbone': model.backbone, 'fusion': model.fusion, 'head': model.head,
              'priors': model.priors, 'input_size': 32, 'num_frames': 3, 'target_index': 2,
-             'class_names': model.class_names, 'postprocess_config': model.postprocess_config}
+             'rgb_mean': (0.5, 0.5, 0.5), 'rgb_std': (0.2, 0.2, 0.2)}
     with pytest.raises(ValueError, match='expected a motion stream'):
         STALDetector(motion=None, **parts)
     with pytest.raises(ValueError, match=r'expected target_index in \[0, 3\), got 3'):
         STALDetector(motion=model.motion, **dict(parts, target_index=3))
-    with pytest.raises(ValueError, match='expected a head with 3 classes'):
-        STALDetector(motion=model.motion, **dict(parts, class_names=('a', 'b')))
+    with pytest.raises(ValueError, match=r'expected priors of shape \(\d+, 4\) for the head at '
+                                         r'input size 64'):
+        STALDetector(motion=model.motion, **dict(parts, input_size=64))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
@@ -249,26 +257,26 @@ def test_cuda_matches_cpu(precision):
     cpu = build_detector(tiny_config('lite', 'pwc', 'concat'))
     gpu = build_detector(tiny_config('lite', 'pwc', 'concat', device='cuda',
                                      precision=precision, channels_last=True))
-    gpu.load_state_dict(cpu.state_dict())
+    gpu.model.load_state_dict(cpu.model.state_dict())
     assert gpu.device.type == 'cuda'
     clip = torch.rand(2, 3, 3, 32, 32)
     with torch.no_grad():
-        want = cpu(clip).conf
-        with gpu._autocast(gpu.device):
-            got = gpu(clip.to(gpu.device)).conf.float().cpu()
+        want = cpu.model(clip).conf
+        with gpu._autocast():
+            got = gpu.model(clip.to(gpu.device)).conf.float().cpu()
     assert torch.allclose(got, want, atol=1e-3 if precision == 'fp32' else 0.1)
     dets = gpu.detect([random_clip(40, 60), random_clip(30, 20)])
     assert len(dets) == 2 and dets[0].boxes.dtype == np.float32
 
 
 def test_model_stats_counts_parameters_and_flops():
-    from stal_ros.model_stats import configurations, format_table, measure
+    from stal_ros.tools.model_stats import configurations, format_table, measure
     base = tiny_config('lite', 'dis', 'concat')
     variants = configurations(base, ['lite'], ['concat', 'none'], ['dis', 'farneback'])
     assert [(c.fusion.kind, c.flow.kind) for c in variants] == [
         ('concat', 'dis'), ('concat', 'farneback'), ('none', 'dis')]
     concat, _, rgb_only = (measure(c) for c in variants)
-    model = build_detector(variants[0])
+    model = build_model(variants[0])
     assert concat.params == sum(p.numel() for p in model.parameters())
     # The flow path runs the backbone a second time (plus the fusion convs).
     assert 0 < rgb_only.gflops < concat.gflops

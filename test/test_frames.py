@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from stal_ros.config import FramesConfig
-from stal_ros.frames import Clip, FrameBuffer
+from stal_ros.frames import FrameBuffer
+from stal_ros.structures import Clip
 
 
 def frame(value, h=4, w=6):

@@ -77,21 +77,3 @@ def test_stfp_equation_7_top_down():
     changed[0] += 1.0
     out3 = fusion(changed, flow)
     assert all(torch.equal(a, b) for a, b in zip(out3[1:], out[1:]))
-
-
-@pytest.mark.parametrize('kind', ['concat', 'sum', 'average', 'stfp'])
-def test_errors_name_expected_and_actual(kind):
-    fusion = build_fusion(FusionConfig(kind=kind), CHANNELS)
-    rgb, flow = _maps(0), _maps(1)
-    with pytest.raises(ValueError, match='expected 6 flow maps, got None'):
-        fusion(rgb, None)
-    with pytest.raises(ValueError, match='expected 6 flow maps, got 5'):
-        fusion(rgb, flow[:5])
-    flow[2] = torch.randn(2, 8, 4, 4)
-    with pytest.raises(ValueError, match=r'level 2: expected .*\(2, 8, 3, 3\), got '
-                                         r'\(2, 8, 4, 4\)'):
-        fusion(rgb, flow)
-    rgb[1] = rgb[0]
-    with pytest.raises(ValueError, match=r'RGB map 1: expected \(N, 16, H, W\), got '
-                                         r'\(2, 8, 12, 12\)'):
-        fusion(rgb, flow)

@@ -5,12 +5,18 @@
 import ast
 import pathlib
 
-# Modules allowed to import ROS (rclpy, message packages): the node and message conversions,
-# and the demo processes that publish and print messages.
-EDGE = {'stal_ros.node', 'stal_ros.conversions', 'stal_ros.demo'}
+# The folder rule: only modules under stal_ros/ros/ (the ROS edge: message conversion, the
+# node, the demo) may import ROS (rclpy, message packages), directly or through another module.
+EDGE = 'stal_ros.ros'
+
+
 ROS_ROOTS = {'rclpy', 'rosidl_runtime_py', 'std_msgs', 'sensor_msgs', 'vision_msgs',
              'builtin_interfaces', 'visualization_msgs', 'diagnostic_msgs', 'geometry_msgs',
              'launch', 'launch_ros', 'cv_bridge', 'rosbag2_py', 'message_filters'}
+
+
+def _is_edge(module: str) -> bool:
+    return module == EDGE or module.startswith(EDGE + '.')
 
 
 def _module_name(repo: pathlib.Path, path: pathlib.Path) -> str:
@@ -52,7 +58,7 @@ def _ros_paths(graph: dict[str, set[str]]) -> dict[str, list[str]]:
     """For each core module that reaches ROS, the import chain that does it."""
     bad = {}
     for start in graph:
-        if start in EDGE:
+        if _is_edge(start):
             continue
         stack = [(start, [start])]
         seen = set()
@@ -66,9 +72,9 @@ def _ros_paths(graph: dict[str, set[str]]) -> dict[str, list[str]]:
                 if root in ROS_ROOTS or imp == 'stal_ros.msg' or imp.startswith('stal_ros.msg.'):
                     bad[start] = chain + [imp]
                     break
-                if imp in graph and imp not in EDGE:
+                if imp in graph and not _is_edge(imp):
                     stack.append((imp, chain + [imp]))
-                elif imp in EDGE:
+                elif _is_edge(imp):
                     bad[start] = chain + [imp]
                     break
             if start in bad:
@@ -91,7 +97,10 @@ def test_layering_check_catches_a_ros_import(tmp_path):
     (pkg / '__init__.py').write_text('')
     (pkg / 'tubes.py').write_text('from stal_ros import helper\n')
     (pkg / 'helper.py').write_text('import rclpy.node\n')
-    (pkg / 'node.py').write_text('import rclpy\n')
+    (pkg / 'ros').mkdir()
+    (pkg / 'ros' / '__init__.py').write_text('')
+    (pkg / 'ros' / 'node.py').write_text('import rclpy\n')
+    (pkg / 'render.py').write_text('from stal_ros.ros import node\n')
     bad = _ros_paths(_graph(tmp_path))
-    assert set(bad) == {'stal_ros.tubes', 'stal_ros.helper'}
+    assert set(bad) == {'stal_ros.tubes', 'stal_ros.helper', 'stal_ros.render'}
     assert bad['stal_ros.tubes'][-1] == 'rclpy.node'

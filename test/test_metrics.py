@@ -9,13 +9,14 @@ from hypothesis import strategies as st
 import numpy as np
 import pytest
 
-from stal_ros.metrics import (average_precision, box_iou_inclusive, DetectedTube, frame_ap,
-                              FrameDetections, GroundTruth, GroundTruthTube, precision_recall,
+from stal_ros.geometry import box_iou
+from stal_ros.metrics import (average_precision, DetectedTube, frame_ap, FrameDetections,
+                              GroundTruth, GroundTruthTube, precision_recall,
                               spatio_temporal_iou, temporal_iou, tube_nms, video_ap,
                               VideoAnnotations)
 from stal_ros.structures import Detections
 
-BOX = [0.0, 0.0, 9.0, 9.0]  # inclusive 10 x 10 = 100 pixels
+BOX = [0.0, 0.0, 10.0, 10.0]  # continuous: 10 x 10 = 100 pixels
 
 
 def gt_split(tubes, num_classes=3, videos=('v1', 'v2')):
@@ -67,11 +68,40 @@ def test_ap_is_between_zero_and_one(tp, extra_gt):
 
 # -------------------------------------------------------------------------------- box overlaps
 
-def test_inclusive_iou_hand_computed():
-    # (0,0,9,9) covers 100 pixels, (0,0,9,4) 50 of them: IoU 0.5 (continuous would be 4/9).
-    assert box_iou_inclusive([BOX], [[0, 0, 9, 4]])[0, 0] == pytest.approx(0.5)
-    assert box_iou_inclusive([BOX], [[10, 0, 19, 9]])[0, 0] == 0.0
-    assert box_iou_inclusive([BOX], [[9, 9, 18, 18]])[0, 0] == pytest.approx(1 / 199)
+def test_continuous_iou_hand_computed():
+    # (0,0,10,10) covers 100 pixels, (0,0,10,5) 50 of them: IoU 0.5.
+    assert box_iou(np.array([BOX]), np.array([[0, 0, 10, 5.0]]))[0, 0] == pytest.approx(0.5)
+    assert box_iou(np.array([BOX]), np.array([[10, 0, 20, 10.0]]))[0, 0] == 0.0
+    assert box_iou(np.array([BOX]), np.array([[9, 9, 19, 19.0]]))[0, 0] == pytest.approx(1 / 199)
+
+
+def test_a_perfect_detection_scores_one_end_to_end():
+    """Detector output (continuous pixels) equal to an inclusive annotation: frame-AP 1.0.
+
+    ACT's annotation (0, 0, 39, 39) covers 40 x 40 pixels; the detector reports that region as
+    (0, 0, 40, 40).  Scored with the inclusive convention on both (before) its IoU was
+    1600 / 1681 = 0.95; converted once where the annotation is read, it is exactly 1.
+    """
+    gttubes = {'v1': {0: [np.array([[1, 0, 0, 39, 39], [2, 10, 20, 49, 59]], np.float64)]}}
+    gt = GroundTruth.from_act(gttubes, {'v1': 5}, ['walk'])
+    boxes = np.array([[0, 0, 40, 40], [10, 20, 50, 60]], np.float32)
+    dets = FrameDetections.concatenate([
+        FrameDetections.from_detections('v1', f, Detections(b[None], np.array([0.9]), [0]))
+        for f, b in zip((1, 2), boxes)])
+    for protocol in ('road', 'act'):
+        assert frame_ap(gt, dets, 0.999999, protocol).mean_ap == 1.0
+        tube = DetectedTube('v1', 0, 0.9, [1, 2], boxes)
+        assert spatio_temporal_iou(tube.frames, tube.boxes, gt.tubes(0)[0].frames,
+                                   gt.tubes(0)[0].boxes) == 1.0
+        assert video_ap(gt, [tube], [0.999999], protocol).mean_ap(0.999999) == 1.0
+
+
+def test_one_shared_frame_counts_as_one_frame():
+    """Inclusive frame counts (ACT); ROAD's MATLAB would give 0 here (a kept difference)."""
+    f1, f2 = np.arange(1, 6), np.arange(5, 10)
+    assert temporal_iou(f1, f2) == pytest.approx(1 / 9)
+    assert temporal_iou(f1, np.arange(4, 10)) == pytest.approx(2 / 9)
+    assert temporal_iou(np.array([3]), np.array([3])) == 1.0
 
 
 def test_st_iou_on_partial_temporal_overlap():
@@ -81,12 +111,12 @@ def test_st_iou_on_partial_temporal_overlap():
     assert spatio_temporal_iou(f1, b1, f2, b2) == pytest.approx(1 / 3)
     # Half-height boxes on the overlap only (frames 6-10): spatial 0.5 there.
     b2_half = b2.copy()
-    b2_half[:5] = [0, 0, 9, 4]
+    b2_half[:5] = [0, 0, 10, 5]
     assert spatio_temporal_iou(f1, b1, f2, b2_half) == pytest.approx(1 / 3 * 0.5)
     # Varying overlap: IoUs 1, 0.5, 0, 0, 0 on frames 6..10 -> mean 0.3.
     b2_var = b2.copy()
-    b2_var[1] = [0, 0, 9, 4]
-    b2_var[2:5] = [20, 20, 29, 29]
+    b2_var[1] = [0, 0, 10, 5]
+    b2_var[2:5] = [20, 20, 30, 30]
     assert spatio_temporal_iou(f1, b1, f2, b2_var) == pytest.approx(1 / 3 * 0.3)
     assert spatio_temporal_iou(f1, b1, np.arange(11, 20), np.tile(BOX, (9, 1))) == 0.0
     # A hole in one tube inside the overlap counts as IoU 0 for that frame.
@@ -105,8 +135,8 @@ def test_st_iou_symmetric_bounded_and_one_on_itself(s1, n1, s2, n2, x1, x2, w):
     ab, ba = spatio_temporal_iou(f1, b1, f2, b2), spatio_temporal_iou(f2, b2, f1, b1)
     assert ab == pytest.approx(ba) and 0.0 <= ab <= 1.0
     assert spatio_temporal_iou(f1, b1, f1, b1) == pytest.approx(1.0)
-    iou_ab = box_iou_inclusive(b1[:1], b2[:1])
-    np.testing.assert_allclose(iou_ab, box_iou_inclusive(b2[:1], b1[:1]).T)
+    iou_ab = box_iou(b1[:1], b2[:1])
+    np.testing.assert_allclose(iou_ab, box_iou(b2[:1], b1[:1]).T)
 
 
 # ------------------------------------------------------------------------------------ frame-AP
@@ -115,7 +145,7 @@ def test_frame_ap_duplicates_are_false_positives():
     gt = gt_split([gtube('v1', 0, 1, 1), gtube('v1', 0, 2, 2)], 1)
     dets = FrameDetections.from_records([
         ('v1', 1, 0, 0.9, BOX),          # TP
-        ('v1', 1, 0, 0.8, [0, 0, 9, 8]),  # duplicate of the same box: FP
+        ('v1', 1, 0, 0.8, [0, 0, 10, 9]),  # duplicate of the same box: FP
         ('v1', 2, 0, 0.7, BOX)])         # TP
     res = frame_ap(gt, dets)
     c = res.classes[0]
@@ -151,13 +181,16 @@ def test_frame_ap_classes_without_detections_or_ground_truth():
     assert 'act2' in table and 'n/a' in table and '50.00' in table
 
 
-def test_frame_ap_inclusive_threshold_and_best_unmatched_box():
-    gt = gt_split([gtube('v1', 0, 1, 1), gtube('v1', 0, 1, 1, [5, 0, 14, 9])], 1)
-    # IoU 0.5 exactly with the inclusive convention -> TP at threshold 0.5.
-    half = FrameDetections.from_records([('v1', 1, 0, 0.9, [0, 0, 9, 4])])
-    assert frame_ap(gt_split([gtube('v1', 0, 1, 1)], 1), half).mean_ap == pytest.approx(1.0)
+def test_frame_ap_threshold_is_inclusive_and_best_unmatched_box():
+    gt = gt_split([gtube('v1', 0, 1, 1), gtube('v1', 0, 1, 1, [5, 0, 15, 10])], 1)
+    # IoU 0.5 exactly -> TP at threshold 0.5 (>=, ROAD's frameAp.m and ACT).
+    half = FrameDetections.from_records([('v1', 1, 0, 0.9, [0, 0, 10, 5])])
+    for protocol in ('road', 'act'):
+        assert frame_ap(gt_split([gtube('v1', 0, 1, 1)], 1), half,
+                        protocol=protocol).mean_ap == pytest.approx(1.0)
     # First detection takes its best box (BOX); the second, overlapping both, gets the other.
-    dets = FrameDetections.from_records([('v1', 1, 0, 0.9, BOX), ('v1', 1, 0, 0.8, [2, 0, 11, 9])])
+    dets = FrameDetections.from_records([('v1', 1, 0, 0.9, BOX),
+                                         ('v1', 1, 0, 0.8, [2, 0, 12, 10])])
     assert frame_ap(gt, dets, iou_threshold=0.4).classes[0].num_tp == 2
     assert frame_ap(gt, dets, iou_threshold=0.7).classes[0].num_tp == 1
 
@@ -229,9 +262,12 @@ def test_video_ap_hand_computed():
     assert res.results[0.85].classes[1].ap == 0.0
     assert res.mean_ap(0.5) == pytest.approx(0.625)
     assert res.mean_ap(0.75) == pytest.approx((0.25 + 1.0) / 2)
-    # 0.5:0.95: class 0 is 1/4 everywhere, class 1 is 1 up to 0.8 (7 of 10 thresholds).
-    assert res.mean_ap_coco == pytest.approx((0.25 + 0.7) / 2)
+    # 0.5:0.95: class 0 is 1/4 everywhere; class 1's ST-IoU is exactly 0.8, a TP up to 0.75
+    # under ROAD (ST-IoU > threshold: 6 of 10 thresholds) and up to 0.8 under ACT (>=: 7).
+    assert res.result(0.8).classes[1].ap == 0.0
+    assert res.mean_ap_coco == pytest.approx((0.25 + 0.6) / 2)
     act = video_ap(gt, tubes, protocol='act')
+    assert act.result(0.8).classes[1].ap == 1.0
     assert act.tube_nms_iou == 0.3 and res.tube_nms_iou is None
     # ACT's tube NMS drops the duplicate: class 0 @0.5 is FP, TP -> (1/2)(0 + 1/2)/2 = 1/8.
     assert act.results[0.5].classes[0].num_det == 2
@@ -253,7 +289,10 @@ def test_ground_truth_from_act_annotations():
     gt = GroundTruth.from_act(gttubes, nframes, ['Basketball', 'Diving'])
     assert gt.num_classes == 2 and len(gt.videos) == 3 and len(gt.tubes(1)) == 2
     t = gt.tubes(0)[0]
-    assert t.frames.tolist() == [1, 2] and t.boxes[1].tolist() == [1, 1, 10, 10]
+    # Inclusive (1, 1, 10, 10) covers 10 x 10 pixels: continuous (1, 1, 11, 11).
+    assert t.frames.tolist() == [1, 2] and t.boxes[1].tolist() == [1, 1, 11, 11]
+    raw = GroundTruth.from_act(gttubes, nframes, ['Basketball', 'Diving'], inclusive=False)
+    assert raw.tubes(0)[0].boxes[1].tolist() == [1, 1, 10, 10]
     assert gt.videos['Diving/v_03'].num_frames == 20 and gt.videos['Diving/v_03'].tubes == ()
     only = GroundTruth.from_act(gttubes, nframes, ['Basketball', 'Diving'], ['Diving/v_02'])
     assert list(only.videos) == ['Diving/v_02']
@@ -289,6 +328,20 @@ def test_malformed_inputs_raise_value_errors():
         GroundTruth([VideoAnnotations('a', 3), VideoAnnotations('a', 3)], 1)
     with pytest.raises(ValueError, match='label 2'):
         GroundTruth([VideoAnnotations('a', 3, (gtube('a', 2, 1, 1),))], 2)
+
+
+def test_video_ap_thresholds_are_used_as_given():
+    """0.125 was silently rounded to 0.12 (a tube at ST-IoU 0.121 counted as a TP)."""
+    gt = gt_split([gtube('v1', 0, 1, 10)], 1)
+    # ST-IoU 0.121: frames 1..10 against a box of IoU 0.121 on every frame.
+    box = [0, 0, 10, 1.21]
+    res = video_ap(gt, [dtube('v1', 0, 0.9, 1, 10, box)], [0.125, 0.12])
+    assert sorted(res.results) == [0.12, 0.125]
+    assert res.mean_ap(0.125) == 0.0 and res.mean_ap(0.12) == 1.0
+    with pytest.raises(KeyError, match='0.3 was not computed'):
+        res.mean_ap(0.3)
+    with pytest.raises(ValueError, match='distinct'):
+        video_ap(gt, [], [0.5, 0.5])
 
 
 def test_empty_detections_give_zero_ap():

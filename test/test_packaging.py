@@ -23,9 +23,9 @@ def test_wheel_holds_the_library_and_console_scripts(tmp_path):
         names = set(whl.namelist())
         entry_points = next(whl.read(n).decode() for n in names
                             if n.endswith('entry_points.txt'))
-    for module in ('stal_ros/config.py', 'stal_ros/tubes.py', 'stal_ros/net/detector.py',
+    for module in ('stal_ros/config.py', 'stal_ros/tubes/linker.py', 'stal_ros/net/detector.py',
                    'stal_ros/metrics/frame_ap.py'):
         assert module in names, module
     assert not any(n.startswith('stal_ros/msg/') for n in names)
-    assert 'stal-bench-tubes = stal_ros.bench_tubes:main' in entry_points
-    assert 'stal-model-stats = stal_ros.model_stats:main' in entry_points
+    assert 'stal-bench-tubes = stal_ros.tools.bench_tubes:main' in entry_points
+    assert 'stal-model-stats = stal_ros.tools.model_stats:main' in entry_points

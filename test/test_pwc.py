@@ -8,11 +8,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stal_ros.config import FlowConfig
+from stal_ros.config import ConfigError, FlowConfig
 from stal_ros.net.correlation import warp
 from stal_ros.net.flow import build_flow_subnet, FlowSubnet
 from stal_ros.net.flow_loss import endpoint_error, multiscale_flow_loss
-from stal_ros.net.pwc import PWCNet
+
+
+def pwc(**fields):
+    """Build the PWCNet that build_flow_subnet makes from a FlowConfig with these fields."""
+    return build_flow_subnet(FlowConfig(**fields)).estimator
+
 
 SMALL = {'pyramid_channels': (8, 16, 32), 'estimator_channels': (32, 32, 24, 16, 8),
          'context_channels': (32, 32, 32, 24, 16, 8)}
@@ -20,7 +25,7 @@ SMALL = {'pyramid_channels': (8, 16, 32), 'estimator_channels': (32, 32, 24, 16,
 
 def test_default_pwc_shapes_and_levels():
     torch.manual_seed(0)
-    net = PWCNet()                               # paper: 6 levels, d = 4, context network
+    net = pwc()                                  # paper: 6 levels, d = 4, context network
     assert net.num_levels == 6 and len(net.estimators) == 5 and net.context is not None
     flow, pyramid = net(torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128))
     assert [tuple(p.shape) for p in pyramid] == [(1, 2, 16, 32), (1, 2, 8, 16), (1, 2, 4, 8),
@@ -30,18 +35,18 @@ def test_default_pwc_shapes_and_levels():
 
 
 def test_pwc_plain_estimator_without_context():
-    net = PWCNet(pyramid_channels=(4, 8, 8), estimator_channels=(8, 8), dense=False,
-                 context_network=False, search_range=1)
+    net = pwc(pyramid_channels=(4, 8, 8), estimator_channels=(8, 8), dense=False,
+              context_network=False, search_range=1)
     assert net.context is None and net.estimators[0].out_channels == 8
-    dense = PWCNet(pyramid_channels=(4, 8, 8), estimator_channels=(8, 8), search_range=1)
+    dense = pwc(pyramid_channels=(4, 8, 8), estimator_channels=(8, 8), search_range=1)
     assert dense.estimators[0].out_channels == 9 + 8 + 8    # cost volume + both convs
     flow, pyramid = net(torch.rand(2, 3, 16, 24), torch.rand(2, 3, 16, 24))
     assert flow.shape == (2, 2, 4, 6) and len(pyramid) == 2
 
 
 def test_pwc_gradients_reach_the_feature_pyramid():
-    net = PWCNet(pyramid_channels=(4, 8, 8), estimator_channels=(8, 8), search_range=1,
-                 context_channels=(8, 4), context_dilations=(1, 2))
+    net = pwc(pyramid_channels=(4, 8, 8), estimator_channels=(8, 8), search_range=1,
+              context_channels=(8, 4), context_dilations=(1, 2))
     _, pyramid = net(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
     multiscale_flow_loss(pyramid, torch.ones(1, 2, 32, 32), (1.0, 1.0)).backward()
     for name, p in net.named_parameters():
@@ -49,26 +54,41 @@ def test_pwc_gradients_reach_the_feature_pyramid():
     assert net.pyramid.levels[0][0][0].weight.grad.abs().sum() > 0
 
 
-def test_pwc_rejects_sizes_that_are_not_multiples_of_two_to_the_levels():
-    net = PWCNet(pyramid_channels=(4, 8, 8), estimator_channels=(8,), search_range=1)
-    with pytest.raises(ValueError, match='expected height and width multiples of 8, got 20x16'):
-        net(torch.rand(1, 3, 20, 16), torch.rand(1, 3, 20, 16))
-    with pytest.raises(ValueError, match='at least 2 pyramid levels'):
-        PWCNet(pyramid_channels=(8,))
+def test_pwc_config_is_checked_where_it_is_given():
+    """Sizes and levels are checked once, in the config, not in every forward."""
+    with pytest.raises(ConfigError, match=r'input_size = \(72, 64\): expected multiples of 16'):
+        FlowConfig(pyramid_channels=(4, 8, 8, 8), input_size=(72, 64))
+    with pytest.raises(ConfigError, match=r'pyramid_channels = \(8,\): expected at least 2'):
+        FlowConfig(pyramid_channels=(8,), input_size=(64, 64))
+    with pytest.raises(ConfigError, match='context_dilations'):
+        FlowConfig(context_channels=(8, 4))
 
 
-def test_pwc_is_device_agnostic_cpu_and_cuda():
-    devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+def test_estimator_and_context_widths_come_from_the_config():
+    """A CPU-sized learned flow can be configured (the estimators dominate PWC-Net's cost)."""
+    small = pwc(pyramid_channels=(8, 16, 32, 48), estimator_channels=(32, 16), dense=False,
+                context_channels=(16, 16), context_dilations=(1, 2), cost='mean')
+    big = pwc()
+    assert small.estimators[0].out_channels == 16 and small.cost == 'mean'
+    context = small.context.net
+    assert [m[0].out_channels for m in context[:-1]] + [context[-1].out_channels] == [16, 16, 2]
+    count = sum(p.numel() for p in small.parameters())
+    assert count * 40 < sum(p.numel() for p in big.parameters())
+    flow, pyramid = small(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
+    assert flow.shape == (1, 2, 16, 16) and len(pyramid) == 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_pwc_gives_the_same_flow_on_cpu_and_cuda():
     torch.manual_seed(0)
-    net = PWCNet(pyramid_channels=(4, 8, 8), estimator_channels=(8, 8), search_range=2,
-                 context_channels=(8, 4), context_dilations=(1, 2)).eval()
+    net = pwc(pyramid_channels=(4, 8, 8), estimator_channels=(8, 8), search_range=2,
+              context_channels=(8, 4), context_dilations=(1, 2)).eval()
     a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         ref = net(a, b)[0]
-        for device in devices:
-            out = net.to(device)(a.to(device), b.to(device))[0]
-            assert out.device.type == device
-            torch.testing.assert_close(out.cpu(), ref, rtol=1e-3, atol=1e-4)
+        out = net.to('cuda')(a.to('cuda'), b.to('cuda'))[0]
+    assert out.device.type == 'cuda'
+    torch.testing.assert_close(out.cpu(), ref, rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
@@ -113,7 +133,7 @@ def test_small_pwc_learns_to_recover_a_known_shift():
     """
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    subnet = FlowSubnet(estimator=PWCNet(**SMALL), input_size=(64, 64))
+    subnet = FlowSubnet(estimator=pwc(**SMALL), input_size=(64, 64))
     test_shifts = torch.tensor([[2.5, -1.5], [-4.0, 3.0], [1.0, 5.0]])
     a, b, gt = shifted_textures(test_shifts, torch.Generator().manual_seed(123))
 
@@ -131,7 +151,8 @@ def test_small_pwc_learns_to_recover_a_known_shift():
         shifts = (torch.rand(8, 2, generator=gen) * 2 - 1) * 6.0
         img1, img2, flow = shifted_textures(shifts, gen)
         out = subnet(img1, img2)
-        loss = multiscale_flow_loss(out.pyramid, flow, (0.32, 0.08), reduction='mean')
+        # Weights 0.01 (level 3), 0.08 (finest): the balance this test was tuned with.
+        loss = multiscale_flow_loss(out.pyramid, flow, (0.01, 0.08), reduction='mean')
         opt.zero_grad()
         loss.backward()
         opt.step()

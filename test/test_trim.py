@@ -10,8 +10,8 @@ import pytest
 from stal_ros.config import TrimConfig, TubeConfig
 from stal_ros.metrics import DetectedTube
 from stal_ros.structures import Detections
-from stal_ros.trim import detected_tube, trim_tube, trim_tubes, viterbi_two_label
-from stal_ros.tubes import OnlineTubeLinker
+from stal_ros.tubes import detected_tube, OnlineTubeLinker, trim_tube, trim_tubes
+from stal_ros.tubes.trim import viterbi_two_label
 
 
 def tube(scores, first=1, video='v', label=2):

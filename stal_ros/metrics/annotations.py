@@ -2,9 +2,11 @@
 # Licensed under the Apache License, Version 2.0
 """Ground truth and detections for the evaluation, shaped like UCF101-24 / JHMDB annotations.
 
-A video has a number of frames and ground-truth tubes (class, frame numbers, one inclusive
-pixel box per frame); UCF101-24 and JHMDB store exactly that (ACT's ``gttubes[video][label]``
-arrays of rows (frame, x1, y1, x2, y2) and ``nframes[video]``), see ``GroundTruth.from_act``.
+A video has a number of frames and ground-truth tubes (class, frame numbers, one box per
+frame).  Boxes are continuous pixel xyxy (the box (0, 0, 10, 10) covers 10 x 10 pixels), as
+everywhere inside stal_ros.  UCF101-24 and JHMDB store tubes as ACT's ``gttubes[video][label]``
+arrays of rows (frame, x1, y1, x2, y2) of INCLUSIVE pixel boxes (x2 - x1 + 1 columns, ACT's
+``iou2d`` adds 1) and ``nframes[video]``; ``GroundTruth.from_act`` converts them, once.
 Frame numbers are whatever the annotations use (1-based for those sets); they only have to
 agree between ground truth and detections.  Letters: K classes, D detections, n frames.
 """
@@ -69,13 +71,13 @@ def _check_score(where: str, score: object) -> float:
 
 @dataclass(frozen=True, eq=False)
 class GroundTruthTube:
-    """One annotated action instance: class, frames and one inclusive pixel box per frame.
+    """One annotated action instance: class, frames and one box per frame.
 
     Attributes:
         video: video name.
         label: class index in [0, K).
         frames: (n,) int64 strictly increasing frame numbers.
-        boxes: (n, 4) float64 xyxy inclusive pixel boxes.
+        boxes: (n, 4) float64 continuous pixel xyxy.
     """
 
     video: str
@@ -100,7 +102,7 @@ class DetectedTube:
         label: class index in [0, K).
         score: ranking score, finite and >= 0.
         frames: (n,) int64 strictly increasing frame numbers.
-        boxes: (n, 4) float64 xyxy pixel boxes.
+        boxes: (n, 4) float64 continuous pixel xyxy.
         frame_scores: (n,) float64 per-frame scores (needed by the temporal trimming), or None.
     """
 
@@ -200,8 +202,9 @@ class GroundTruth:
     @classmethod
     def from_act(cls, gttubes: Mapping[str, Mapping[int, Sequence[np.ndarray]]],
                  nframes: Mapping[str, int], labels: Sequence[str],
-                 videos: Iterable[str] | None = None) -> 'GroundTruth':
-        """Build from ACT-style annotations (UCF101v2-GT.pkl, JHMDB-GT.pkl).
+                 videos: Iterable[str] | None = None,
+                 inclusive: bool = True) -> 'GroundTruth':
+        """Build from ACT-style annotations (UCF101v2-GT.pkl, JHMDB-GT.pkl, loaded dicts).
 
         Args:
             gttubes: video -> class index -> list of (n, 5) arrays (frame, x1, y1, x2, y2).
@@ -209,6 +212,8 @@ class GroundTruth:
             labels: the K class names.
             videos: the videos of the split (e.g. ``test_videos[0]``); default all of
                 ``nframes``.
+            inclusive: the boxes are inclusive pixel boxes, as in ACT's files: x2 and y2 get
+                + 1 to become continuous (the one place this convention is converted).
         """
         out = []
         for v in (nframes if videos is None else videos):
@@ -219,7 +224,8 @@ class GroundTruth:
                     if arr.ndim != 2 or arr.shape[1] != 5:
                         raise ValueError(f'gttubes[{v!r}][{label}]: expected (n, 5) rows '
                                          f'(frame, x1, y1, x2, y2), got {arr.shape}')
-                    tubes.append(GroundTruthTube(v, int(label), arr[:, 0], arr[:, 1:5]))
+                    boxes = arr[:, 1:5] + ((0.0, 0.0, 1.0, 1.0) if inclusive else 0.0)
+                    tubes.append(GroundTruthTube(v, int(label), arr[:, 0], boxes))
             out.append(VideoAnnotations(v, int(nframes[v]), tuple(tubes)))
         return cls(out, len(labels), labels)
 
@@ -232,7 +238,7 @@ class FrameDetections:
         frames: (D,) int64 frame numbers.
         labels: (D,) int64 class indices.
         scores: (D,) float64 scores, finite and >= 0.
-        boxes: (D, 4) float64 xyxy pixel boxes.
+        boxes: (D, 4) float64 continuous pixel xyxy.
     """
 
     def __init__(self, videos: Sequence[str] | np.ndarray, frames: np.ndarray,

@@ -10,6 +10,28 @@
 
 A class without ground truth has no defined AP (NaN) and is left out of the mean; a class with
 ground truth and no detection has AP 0.  Letters: K classes, D detections of a class.
+
+What each protocol does, checked against the sources (ROAD: gurkirt/realtime-action-detection
+``online-tubes/frameAp.m``, ``eval/get_PR_curve.m``, ``eval/compute_spatio_temporal_iou.m``,
+``eval/xVOCap.m``; ACT: ``ACT_utils.py``/``ACT.py``), and the differences kept:
+
+============================  ==========================  ==========================
+                              'road'                      'act'
+============================  ==========================  ==========================
+frame TP                      IoU >= threshold            IoU >= threshold
+video TP                      ST-IoU > threshold          ST-IoU >= threshold
+AP                            VOC all-points              trapezoid from (0, 1)
+tube NMS before video-AP      none                        0.3
+============================  ==========================  ==========================
+
+Kept differences from both: boxes are continuous (ROAD added 1 to the width and height of its
+own inclusive detections, ACT to both boxes; converting inclusive annotations once and
+keeping every box continuous gives a perfect detection IoU 1); ties in score keep their input
+order (MATLAB's ``sort`` does; ACT's ``argsort`` does not guarantee it); scores are not cast to
+float32 (ROAD's are); a class without ground truth is left out of the mean (ROAD sets its AP
+to 0 and averages over all classes; on UCF101-24's test split every class has ground truth);
+ROAD's integer overflow of ``uint8`` frame numbers beyond 255 is not reproduced, nor is its
+ST-IoU of 0 for tubes sharing exactly one frame (``overlap``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 Per class, all detections of the class over the split are sorted by score (best first; ties
 keep their input order).  A detection is a true positive if, among the ground-truth boxes of
 its class in the same frame that no better detection has matched yet, the one with the highest
-IoU (inclusive pixel boxes) reaches the threshold; that box is then matched.  Otherwise it is
+IoU (continuous boxes) reaches the threshold (``>=``, both protocols); that box is then
+matched.  Otherwise it is
 a false positive (so are duplicates of an already matched box, and every detection in a frame
 without ground truth of its class).  Letters: K classes, D detections.
 """
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from stal_ros.geometry import box_iou
 from stal_ros.metrics.annotations import FrameDetections, GroundTruth
 from stal_ros.metrics.ap import (APResult, check_protocol, check_threshold, class_ap,
                                  DEFAULT_PROTOCOL)
-from stal_ros.metrics.boxes import box_iou_inclusive
 
 
 def _frame_keys(video_ids: np.ndarray, frames: np.ndarray) -> np.ndarray:
@@ -38,7 +39,7 @@ def match_frame(det_boxes: np.ndarray, gt_boxes: np.ndarray, iou_threshold: floa
     tp = np.zeros(det_boxes.shape[0], bool)
     if gt_boxes.shape[0] == 0:
         return tp
-    iou = box_iou_inclusive(det_boxes, gt_boxes)
+    iou = box_iou(np.asarray(det_boxes, np.float64), np.asarray(gt_boxes, np.float64))
     free = np.ones(gt_boxes.shape[0], bool)
     for i in range(det_boxes.shape[0]):
         if not free.any():

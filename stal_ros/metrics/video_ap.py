@@ -5,7 +5,8 @@
 Per class, the detected tubes are sorted by score (best first, ties in input order; with the
 ACT protocol a per-video tube NMS at ST-IoU 0.3 comes first).  A tube is a true positive if,
 among the ground-truth tubes of its class in the same video not matched by a better tube, the
-one with the highest spatio-temporal IoU reaches the threshold; that tube is then matched.
+one with the highest spatio-temporal IoU passes the threshold (ROAD: ``>``, ACT: ``>=``, see
+``ap``); that tube is then matched.  Thresholds are used exactly as given (0.125 stays 0.125).
 Letters: K classes, T thresholds.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 from stal_ros.metrics.annotations import DetectedTube, GroundTruth
 from stal_ros.metrics.ap import (APResult, check_protocol, check_threshold, class_ap,
                                  DEFAULT_PROTOCOL, PROTOCOLS)
-from stal_ros.metrics.boxes import spatio_temporal_iou
+from stal_ros.metrics.overlap import spatio_temporal_iou
 
 COCO_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.5:0.05:0.95
 DEFAULT_THRESHOLDS = (0.2,) + COCO_THRESHOLDS
@@ -37,20 +38,23 @@ def tube_nms(tubes: Sequence[DetectedTube], iou_threshold: float) -> list[Detect
     """Greedy NMS of tubes by score: drop a tube whose ST-IoU with a kept better one is above.
 
     Tubes of different videos or classes never suppress each other.  Returns the kept tubes,
-    best first.
+    best first (ACT's ``nms3dt``).
     """
     order = sorted(range(len(tubes)), key=lambda i: -tubes[i].score)
     kept: list[DetectedTube] = []
     for i in order:
         t = tubes[i]
-        if all(k.video != t.video or k.label != t.label or tube_iou(k, t) <= iou_threshold
-               for k in kept):
+        if all(k.video != t.video or k.label != t.label
+               or tube_iou(k, t) <= iou_threshold for k in kept):
             kept.append(t)
     return kept
 
 
-def _match(ious: list[tuple[str, np.ndarray]], threshold: float) -> np.ndarray:
-    """TP flags of tubes in score order; ious[i] (G_v,) against their video's GT tubes."""
+def _match(ious: list[tuple[str, np.ndarray]], threshold: float, strict: bool) -> np.ndarray:
+    """TP flags of tubes in score order; ious[i] (G_v,) against their video's GT tubes.
+
+    ``strict``: a match needs ST-IoU > threshold (ROAD), else >= (ACT).
+    """
     used: dict[str, np.ndarray] = {}
     tp = np.zeros(len(ious), bool)
     for i, (video, row) in enumerate(ious):
@@ -59,7 +63,7 @@ def _match(ious: list[tuple[str, np.ndarray]], threshold: float) -> np.ndarray:
         free = used.setdefault(video, np.ones(row.size, bool))
         masked = np.where(free, row, -1.0)
         j = int(masked.argmax())
-        if masked[j] >= threshold:
+        if masked[j] > threshold or (not strict and masked[j] == threshold):
             tp[i] = True
             free[j] = False
     return tp
@@ -72,34 +76,47 @@ class VideoAPResult:
     Attributes:
         protocol: 'road' or 'act'.
         tube_nms_iou: ST-IoU of the tube NMS applied first, or None.
-        results: threshold -> ``APResult``.
+        results: threshold (exactly as given) -> ``APResult``.
     """
 
     protocol: str
     tube_nms_iou: float | None
     results: dict[float, APResult]
 
+    def result(self, threshold: float) -> APResult:
+        """Return the ``APResult`` at ``threshold`` (matched to a computed one within 1e-9)."""
+        for t, res in self.results.items():
+            if math.isclose(t, float(threshold), rel_tol=0.0, abs_tol=1e-9):
+                return res
+        raise KeyError(f'video-AP: threshold {threshold} was not computed; computed: '
+                       f'{sorted(self.results)}')
+
     def mean_ap(self, threshold: float) -> float:
         """Video-mAP at one threshold."""
-        return self.results[round(float(threshold), 2)].mean_ap
+        return self.result(threshold).mean_ap
 
     @property
     def mean_ap_coco(self) -> float:
         """Mean of the video-mAP over 0.5:0.05:0.95 (NaN if not all were computed)."""
-        if not all(t in self.results for t in COCO_THRESHOLDS):
+        if not self._has_coco():
             return math.nan
-        return float(np.mean([self.results[t].mean_ap for t in COCO_THRESHOLDS]))
+        return float(np.mean([self.result(t).mean_ap for t in COCO_THRESHOLDS]))
+
+    def _has_coco(self) -> bool:
+        return all(any(math.isclose(t, c, abs_tol=1e-9) for t in self.results)
+                   for c in COCO_THRESHOLDS)
 
     def class_ap_coco(self) -> np.ndarray:
         """(K,) per-class AP averaged over 0.5:0.05:0.95 (NaN if not all were computed)."""
-        if not all(t in self.results for t in COCO_THRESHOLDS):
+        if not self._has_coco():
             k = len(next(iter(self.results.values())).classes)
             return np.full(k, math.nan)
-        return np.mean([self.results[t].ap for t in COCO_THRESHOLDS], axis=0)
+        return np.mean([self.result(t).ap for t in COCO_THRESHOLDS], axis=0)
 
     def format_table(self) -> str:
         """Per-class table: AP at 0.2, 0.5, 0.75 (those computed) and 0.5:0.95."""
-        shown = [t for t in (0.2, 0.5, 0.75) if t in self.results]
+        shown = [t for t in self.results
+                 if any(math.isclose(t, c, abs_tol=1e-9) for c in (0.2, 0.5, 0.75))]
         any_result = next(iter(self.results.values()))
         nms = 'none' if self.tube_nms_iou is None else f'{self.tube_nms_iou:g}'
         head = ''.join(f'{"@" + format(t, "g"):>9}' for t in shown) + f'{"@.5:.95":>9}'
@@ -133,13 +150,19 @@ def video_ap(gt: GroundTruth, tubes: Sequence[DetectedTube],
         tube_nms_iou: ST-IoU of a tube NMS applied first; 'auto' = 0.3 for 'act' (as ACT
             does), none for 'road'; None disables it.
 
+    Raises:
+        ValueError: a threshold outside (0, 1], given twice, or none; an unknown protocol;
+            a tube of a video or class the ground truth does not have.
+
     Returns:
         ``VideoAPResult``.
     """
     check_protocol(protocol)
-    ths = sorted({round(check_threshold('thresholds', t), 2) for t in thresholds})
+    ths = sorted(check_threshold('thresholds', t) for t in thresholds)
     if not ths:
         raise ValueError('thresholds: expected at least one threshold')
+    if len(set(ths)) != len(ths):
+        raise ValueError(f'thresholds: expected distinct values, got {list(thresholds)}')
     if tube_nms_iou == _AUTO:
         tube_nms_iou = ACT_TUBE_NMS if protocol == 'act' else None
     elif tube_nms_iou is not None:
@@ -166,7 +189,7 @@ def video_ap(gt: GroundTruth, tubes: Sequence[DetectedTube],
         scores = np.array([d.score for d in dets], np.float64)
         num_gt = sum(len(v) for v in gts.values())
         for th in ths:
-            per_class[th].append(class_ap(k, gt.class_names[k], scores, _match(ious, th),
-                                          num_gt, protocol))
+            tp = _match(ious, th, strict=protocol == 'road')
+            per_class[th].append(class_ap(k, gt.class_names[k], scores, tp, num_gt, protocol))
     results = {th: APResult('video-AP', protocol, th, tuple(per_class[th])) for th in ths}
     return VideoAPResult(protocol, tube_nms_iou, results)

@@ -3,7 +3,11 @@
 """③ Backbones shared by the RGB and the flow path: six feature maps (paper §3.3.1-3.3.2).
 
 Both backbones map an image batch (N, 3, S, S) to a list of six maps (N, C_l, H_l, W_l),
-finest first, and expose ``out_channels`` (C_l per level) and ``min_input_size``.
+finest first, and expose ``out_channels`` (C_l per level), ``min_input_size`` and
+``feature_sizes(S)`` (the six (H_l, W_l), computed without running the network).  The RGB and
+the flow stream share one backbone; ``build_backbone(..., num_streams=2)`` gives its batch
+norms per-stream statistics (``stream_norm``), and the caller then stacks the streams along
+the batch axis, stream-major.
 
 * ``VGG16RFB``: DeepLab-VGG16 (VGG16 convs from torchvision's layer definition, pool3 with
   ceil mode as SSD, pool5 3x3 stride 1, fc6 as a 3x3 conv of dilation 6 with 1024 channels,
@@ -27,6 +31,7 @@ from torch import nn
 from torchvision.models.vgg import make_layers
 
 from stal_ros.config import BackboneConfig, MIN_INPUT_SIZE
+from stal_ros.net.stream_norm import split_batch_norm
 
 # VGG16 (configuration 'D') up to conv5_3 in torchvision's notation; 'M' is a 2x2 max pool.
 _VGG16 = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512)
@@ -153,7 +158,6 @@ class VGG16RFB(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """(N, 3, S, S) -> six maps (N, C_l, H_l, W_l); S >= 268 (38..1 cells at S = 300)."""
-        _check_image(x, self.min_input_size)
         conv4_3 = self.to_conv4_3(x)
         fc7 = self.to_fc7(conv4_3)
         maps = [self.rfb_s(self.norm(conv4_3)), self.rfb_fc7(fc7)]
@@ -163,13 +167,30 @@ class VGG16RFB(nn.Module):
             maps.append(y)
         return maps
 
+    @staticmethod
+    def feature_sizes(size: int) -> tuple[tuple[int, int], ...]:
+        """Return the six (H_l, W_l) for an S x S input: (38, 19, 10, 5, 3, 1) at S = 300."""
+        s = size // 2 // 2            # pool1, pool2 (floor)
+        s = -(-s // 2)                # pool3 (ceil mode, SSD) -> conv4_3
+        sides = [s, s // 2]           # pool4 (floor) -> fc7; pool5 and fc6/fc7 keep the size
+        for _ in range(2):            # stride-2 RFBs (3x3, padding 1)
+            sides.append((sides[-1] - 1) // 2 + 1)
+        for _ in range(2):            # unpadded 3x3 convs
+            sides.append(sides[-1] - 2)
+        return tuple((n, n) for n in sides)
 
-def _separable(cin: int, cout: int, stride: int) -> nn.Sequential:
-    """Depthwise 3x3 (+BN, ReLU6) then pointwise 1x1 (+BN, ReLU6) (MobileNet-v1 block)."""
+
+def _separable(cin: int, cout: int, stride: int, batch_norm: bool) -> nn.Sequential:
+    """Depthwise 3x3 (+BN, ReLU6) then pointwise 1x1 (+BN, ReLU6) (MobileNet-v1 block).
+
+    Without batch norm the convs have biases instead.
+    """
+    def norm(c: int) -> list[nn.Module]:
+        return [nn.BatchNorm2d(c)] if batch_norm else []
     return nn.Sequential(
-        nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), nn.BatchNorm2d(cin),
+        nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=not batch_norm), *norm(cin),
         nn.ReLU6(inplace=True),
-        nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+        nn.Conv2d(cin, cout, 1, bias=not batch_norm), *norm(cout), nn.ReLU6(inplace=True))
 
 
 class LiteBackbone(nn.Module):
@@ -179,46 +200,51 @@ class LiteBackbone(nn.Module):
     ... cells (38, 19, 10, 5, 3, 2 at S = 300) and any S >= 32 gives six non-empty maps.
     """
 
-    def __init__(self, width: float = 1.0) -> None:
+    def __init__(self, width: float = 1.0, batch_norm: bool = True) -> None:
         super().__init__()
         c = [_ch(n, width) for n in (16, 32, 64, 128, 256)]
+
+        def block(cin: int, cout: int, stride: int) -> nn.Sequential:
+            return _separable(cin, cout, stride, batch_norm)
+        stem_norm = [nn.BatchNorm2d(c[0])] if batch_norm else []
         self.stem = nn.Sequential(
-            nn.Conv2d(3, c[0], 3, 2, 1, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU6(inplace=True),
-            _separable(c[0], c[1], 2), _separable(c[1], c[1], 1),
-            _separable(c[1], c[2], 2), _separable(c[2], c[2], 1), _separable(c[2], c[3], 1))
-        self.stage16 = nn.Sequential(_separable(c[3], c[4], 2), _separable(c[4], c[4], 1),
-                                     _separable(c[4], c[4], 1))
-        self.extras = nn.ModuleList([_separable(c[4], c[4], 2), _separable(c[4], c[3], 2),
-                                     _separable(c[3], c[3], 2), _separable(c[3], c[3], 2)])
+            nn.Conv2d(3, c[0], 3, 2, 1, bias=not batch_norm), *stem_norm,
+            nn.ReLU6(inplace=True),
+            block(c[0], c[1], 2), block(c[1], c[1], 1),
+            block(c[1], c[2], 2), block(c[2], c[2], 1), block(c[2], c[3], 1))
+        self.stage16 = nn.Sequential(block(c[3], c[4], 2), block(c[4], c[4], 1),
+                                     block(c[4], c[4], 1))
+        self.extras = nn.ModuleList([block(c[4], c[4], 2), block(c[4], c[3], 2),
+                                     block(c[3], c[3], 2), block(c[3], c[3], 2)])
         self.out_channels = (c[3], c[4], c[4], c[3], c[3], c[3])
         self.min_input_size = MIN_INPUT_SIZE['lite']
-        _init_weights(self)
+        _init_weights(self, fan_in=not batch_norm)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """(N, 3, S, S) -> six maps (N, C_l, ceil(S / 2^(l+3)), ...), S >= 32."""
-        _check_image(x, self.min_input_size)
         maps = [self.stem(x)]
         maps.append(self.stage16(maps[-1]))
         for layer in self.extras:
             maps.append(layer(maps[-1]))
         return maps
 
-
-def _check_image(x: torch.Tensor, min_size: int) -> None:
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f'backbone input: expected shape (N, 3, H, W), got {tuple(x.shape)}')
-    if min(x.shape[-2:]) < min_size:
-        raise ValueError(f'backbone input: expected H, W >= {min_size}, got '
-                         f'{tuple(x.shape[-2:])}')
+    @staticmethod
+    def feature_sizes(size: int) -> tuple[tuple[int, int], ...]:
+        """Return the six (H_l, W_l) of an S x S input: ceil(S / 2^(l+3)), 38 .. 2 at S = 300."""
+        return tuple((-(-size // 2 ** k),) * 2 for k in range(3, 9))
 
 
-def _init_weights(module: nn.Module) -> None:
-    """From scratch: Kaiming-normal convs (ReLU gain), zero biases, identity batch norms."""
+def _init_weights(module: nn.Module, fan_in: bool = False) -> None:
+    """From scratch: Kaiming-normal convs (ReLU gain), zero biases, identity batch norms.
+
+    ``fan_in`` keeps the forward activations at unit scale, which a network without batch
+    norm needs (with fan_out the lite backbone's ReLU6 saturated and passed no gradient).
+    """
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             # PyTorch's fan_out of a depthwise conv counts all its channels, which would make
             # the weights sqrt(C) times too small; use its true fan (the 3x3 kernel) instead.
-            mode = 'fan_in' if m.groups > 1 else 'fan_out'
+            mode = 'fan_in' if m.groups > 1 or fan_in else 'fan_out'
             nn.init.kaiming_normal_(m.weight, mode=mode, nonlinearity='relu')
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -227,15 +253,19 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_backbone(config: BackboneConfig) -> nn.Module:
-    """Build the backbone named by ``config.kind`` (randomly initialised, see module doc)."""
+def build_backbone(config: BackboneConfig, num_streams: int = 1) -> nn.Module:
+    """Build the backbone named by ``config.kind`` (randomly initialised, see module doc).
+
+    ``num_streams`` > 1 gives every batch norm per-stream statistics (``stream_norm``): the
+    backbone then takes the streams stacked along the batch axis, stream-major.
+    """
     if config.kind == 'vgg16_rfb':
-        return VGG16RFB(config.width, config.batch_norm)
-    if config.kind == 'lite':
-        return LiteBackbone(config.width)
-    raise ValueError(f'detector.backbone.kind = {config.kind!r}: expected vgg16_rfb or lite')
+        backbone: nn.Module = VGG16RFB(config.width, config.batch_norm)
+    else:
+        backbone = LiteBackbone(config.width, config.batch_norm)
+    return split_batch_norm(backbone, num_streams)
 
 
-def feature_sizes(maps: Sequence[torch.Tensor]) -> tuple[tuple[int, int], ...]:
+def map_sizes(maps: Sequence[torch.Tensor]) -> tuple[tuple[int, int], ...]:
     """Return the (H_l, W_l) of each of the L maps."""
     return tuple((int(m.shape[-2]), int(m.shape[-1])) for m in maps)

@@ -2,11 +2,14 @@
 # Licensed under the Apache License, Version 2.0
 """Checkpoints: a plain dict with the state dict and the full model config.
 
-Format (version 1), written with ``torch.save`` and read with ``torch.load(weights_only=True)``
+Format (version 2), written with ``torch.save`` and read with ``torch.load(weights_only=True)``
 so that loading never executes code from the file::
 
-    {'format': 'stal_ros.checkpoint', 'version': 1,
+    {'format': 'stal_ros.checkpoint', 'version': 2,
      'model': state_dict, 'config': DetectorConfig.to_dict(), 'meta': {...}}
+
+Version 1 files were written before the shared backbone kept per-stream batch-norm
+statistics (its running statistics mix RGB and flow images); they are refused, naming why.
 
 The config is enough to rebuild the model (``detector.build_detector(checkpoint=path)``).
 Every failure raises ``CheckpointError`` (a ``ValueError``) naming the file and what was wrong:
@@ -28,7 +31,11 @@ from torch import nn
 from stal_ros.config import ConfigError, DetectorConfig
 
 FORMAT = 'stal_ros.checkpoint'
-VERSION = 1
+VERSION = 2
+# Settings a checkpoint's weights do not depend on: a config given with the checkpoint may
+# change these (and only these).  Everything else (network, input size, frames, mean/std,
+# priors, classes, flow) changes what the weights mean, so a difference is an error.
+RUNTIME_FIELDS = ('postprocess', 'device', 'precision', 'channels_last', 'flow.loss_weights')
 _LIST_LIMIT = 20  # at most this many keys per category in an error message
 
 
@@ -81,17 +88,38 @@ def load_checkpoint(path: str | os.PathLike,
         got = data.get('format') if isinstance(data, Mapping) else type(data).__name__
         raise CheckpointError(f'checkpoint {path}: expected format {FORMAT!r}, got {got!r}')
     if data.get('version') != VERSION:
+        why = (' (version 1 mixed the RGB and flow batch-norm statistics of the shared '
+               'backbone: retrain)' if data.get('version') == 1 else '')
         raise CheckpointError(f'checkpoint {path}: expected version {VERSION}, got '
-                              f'{data.get("version")!r}')
+                              f'{data.get("version")!r}{why}')
     for key, kind in (('model', Mapping), ('config', Mapping), ('meta', Mapping)):
         if not isinstance(data.get(key), kind):
             raise CheckpointError(f'checkpoint {path}: expected {key!r} to be a dict, got '
                                   f'{type(data.get(key)).__name__}')
     try:
-        config = DetectorConfig.from_dict(data['config'])
+        config = DetectorConfig.from_dict(data['config'], 'detector')
     except ConfigError as exc:
         raise CheckpointError(f'checkpoint {path}: invalid config: {exc}') from exc
     return Checkpoint(dict(data['model']), config, dict(data['meta']))
+
+
+def check_compatible(trained: DetectorConfig, given: DetectorConfig, source: str) -> None:
+    """Raise ``CheckpointError`` if ``given`` changes what the weights of ``trained`` mean.
+
+    Only ``RUNTIME_FIELDS`` may differ; every other difference is listed with both values.
+    """
+    def runtime(name: str) -> bool:
+        return any(name == f or name.startswith(f + '.') for f in RUNTIME_FIELDS)
+    a, b = trained.flatten(), given.flatten()
+    diffs = [f'detector.{k}: checkpoint {a[k]!r} vs given {b[k]!r}'
+             for k in a if not runtime(k) and a[k] != b[k]]
+    if diffs:
+        raise CheckpointError(f'{source}: the given config differs from the one the weights '
+                              f'were trained with in {len(diffs)} setting(s): '
+                              + '; '.join(diffs[:_LIST_LIMIT])
+                              + ' (only post-processing, device, precision, channels_last and '
+                              'flow.loss_weights may change; omit the config to use the '
+                              "checkpoint's)")
 
 
 def _shape(value: Any) -> str:

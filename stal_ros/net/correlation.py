@@ -5,7 +5,8 @@
 The authors' code shipped a prebuilt CUDA-8 correlation extension (paper.md, "What the authors'
 code does differently"); here both operations are written with ordinary tensor operations so
 they run on CPU and any GPU and are differentiable by autograd.  A faster kernel may later be
-put behind the same functions.
+put behind the same functions.  Both run at every pyramid level: their inputs are not
+re-checked (the contracts are in the docstrings).
 """
 
 from __future__ import annotations
@@ -13,19 +14,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 import torch.nn.functional as F
-
-
-def _check_feature_map(name: str, x: object) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f'{name}: expected a torch.Tensor, got {type(x).__name__}')
-    if x.dim() != 4:
-        raise ValueError(f'{name}: expected a 4-D (N, C, H, W) tensor, got shape '
-                         f'{tuple(x.shape)}')
-    if not x.is_floating_point():
-        raise TypeError(f'{name}: expected a floating-point tensor, got {x.dtype}')
-    if x.numel() == 0:
-        raise ValueError(f'{name}: expected a non-empty tensor, got shape {tuple(x.shape)}')
-    return x
 
 
 def cost_volume(f1: Tensor, f2: Tensor, search_range: int) -> Tensor:
@@ -49,13 +37,6 @@ def cost_volume(f1: Tensor, f2: Tensor, search_range: int) -> Tensor:
     Returns:
         (N, (2d + 1)^2, H, W) matching costs, same dtype and device as ``f1``.
     """
-    _check_feature_map('cost_volume f1', f1)
-    _check_feature_map('cost_volume f2', f2)
-    if f1.shape != f2.shape:
-        raise ValueError(f'cost_volume: expected f1 and f2 of equal shape, got '
-                         f'{tuple(f1.shape)} and {tuple(f2.shape)}')
-    if isinstance(search_range, bool) or not isinstance(search_range, int) or search_range < 0:
-        raise ValueError(f'cost_volume: expected an int search_range >= 0, got {search_range!r}')
     d = search_range
     n, c, h, w = f1.shape
     side = 2 * d + 1
@@ -98,12 +79,7 @@ def warp(x: Tensor, flow: Tensor, *, mask: bool = True) -> Tensor:
     Returns:
         (N, C, H, W) warped ``x``.
     """
-    _check_feature_map('warp x', x)
-    _check_feature_map('warp flow', flow)
     n, _, h, w = x.shape
-    if flow.shape != (n, 2, h, w):
-        raise ValueError(f'warp: expected flow of shape {(n, 2, h, w)} for x of shape '
-                         f'{tuple(x.shape)}, got {tuple(flow.shape)}')
     pos = pixel_grid(n, h, w, device=x.device, dtype=flow.dtype) + flow   # (N, 2, H, W)
     # Normalise to [-1, 1] with align_corners=True: -1 and 1 are the centres of the border
     # pixels, so integer positions sample pixels exactly.

@@ -14,6 +14,9 @@ call of the flow subnet.
 
 Flow convention everywhere: (N, 2, H, W), channel 0 = x (right), channel 1 = y (down), in
 pixels of the grid it lives on, from image 1 to image 2: ``img1(p) ~ img2(p + flow(p))``.
+
+Inputs are checked where users hand them over (``build_detector``, ``Detector.detect``,
+``STALDetector.forward``); the modules here state their contracts in their docstrings.
 """
 
 from __future__ import annotations
@@ -28,20 +31,12 @@ import torch.nn.functional as F
 from stal_ros.config import FlowConfig, FramesConfig
 from stal_ros.net.classical_flow import ClassicalFlow
 from stal_ros.net.pwc import PWCNet
+from stal_ros.net.transform import resize_images
 
 # Flows are divided by this many pixels (at the detector input size) before the 1x1 fusion conv
 # (paper §3.2): the usual FlowNet/PWC-Net scaling (flow / 20), which maps typical human motion
 # between consecutive frames (a few pixels) into roughly [-1, 1].
 FLOW_NORM = 20.0
-
-
-def resize_images(images: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinearly resize (N, C, H, W) images to ``size`` = (h, w), antialiased when shrinking."""
-    if tuple(images.shape[-2:]) == tuple(size):
-        return images
-    shrink = images.shape[-2] > size[0] or images.shape[-1] > size[1]
-    return F.interpolate(images, size=tuple(size), mode='bilinear', align_corners=False,
-                         antialias=shrink)
 
 
 def resize_flow(flow: Tensor, size: tuple[int, int], *, mode: str = 'bilinear') -> Tensor:
@@ -66,31 +61,6 @@ def resize_flow(flow: Tensor, size: tuple[int, int], *, mode: str = 'bilinear') 
         raise ValueError(f"resize_flow: expected mode 'bilinear' or 'area', got {mode!r}")
     scale = torch.tensor((w / w0, h / h0), dtype=flow.dtype, device=flow.device)
     return out * scale.view(1, 2, 1, 1)
-
-
-def check_images(name: str, images: object, *, channels: int = 3, dims: int = 4) -> Tensor:
-    """Validate a float image tensor of ``dims`` dimensions with ``channels`` at dim -3."""
-    if not isinstance(images, Tensor):
-        raise TypeError(f'{name}: expected a torch.Tensor, got {type(images).__name__}')
-    if not images.is_floating_point():
-        raise TypeError(f'{name}: expected a floating-point tensor with values in [0, 1], '
-                        f'got dtype {images.dtype}')
-    letters = '(N, T, 3, H, W)' if dims == 5 else '(N, 3, H, W)'
-    if images.dim() != dims or images.shape[-3] != channels:
-        raise ValueError(f'{name}: expected a {letters} tensor, got shape '
-                         f'{tuple(images.shape)}')
-    if images.numel() == 0:
-        raise ValueError(f'{name}: expected a non-empty {letters} tensor, got shape '
-                         f'{tuple(images.shape)}')
-    return images
-
-
-def check_size(name: str, size: object) -> tuple[int, int]:
-    """Validate an (h, w) pair of positive ints."""
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
-        raise ValueError(f'{name}: expected (height, width) positive ints, got {size!r}')
-    return int(size[0]), int(size[1])
 
 
 class FlowOutput(NamedTuple):
@@ -126,7 +96,7 @@ class FlowSubnet(nn.Module):
             raise TypeError(f'FlowSubnet: expected an nn.Module estimator with a `learned` '
                             f'attribute (PWCNet, ClassicalFlow), got {type(estimator).__name__}')
         self.estimator = estimator
-        self.input_size = check_size('FlowSubnet input_size', tuple(input_size))
+        self.input_size = (int(input_size[0]), int(input_size[1]))
         self.learned = bool(estimator.learned)
 
     def forward(self, img1: Tensor, img2: Tensor) -> FlowOutput:
@@ -140,14 +110,6 @@ class FlowSubnet(nn.Module):
             ``FlowOutput``: flow (N, 2, H, W) in pixels of the given frames, and the
             estimator's multiscale pyramid (on the ``input_size`` grid).
         """
-        check_images('FlowSubnet img1', img1)
-        check_images('FlowSubnet img2', img2)
-        if img1.shape != img2.shape:
-            raise ValueError(f'FlowSubnet: expected img1 and img2 of equal shape, got '
-                             f'{tuple(img1.shape)} and {tuple(img2.shape)}')
-        if img1.dtype != img2.dtype or img1.device != img2.device:
-            raise TypeError(f'FlowSubnet: expected img1 and img2 of one dtype and device, got '
-                            f'{img1.dtype}/{img1.device} and {img2.dtype}/{img2.device}')
         size = tuple(img1.shape[-2:])
         flow, pyramid = self.estimator(resize_images(img1, self.input_size),
                                        resize_images(img2, self.input_size))
@@ -159,9 +121,12 @@ def build_flow_subnet(config: FlowConfig) -> FlowSubnet:
     if not isinstance(config, FlowConfig):
         raise TypeError(f'build_flow_subnet: expected a FlowConfig, got {type(config).__name__}')
     if config.kind == 'pwc':
+        context = (config.context_channels, config.context_dilations)
         estimator: nn.Module = PWCNet(pyramid_channels=config.pyramid_channels,
                                       search_range=config.search_range,
-                                      context_network=config.context_network)
+                                      estimator_channels=config.estimator_channels,
+                                      dense=config.dense, cost=config.cost,
+                                      context=context if config.context_network else None)
     else:
         estimator = ClassicalFlow(config.kind, dis_preset=config.dis_preset)
     return FlowSubnet(estimator=estimator, input_size=config.input_size)
@@ -197,14 +162,6 @@ class FlowToImage(nn.Module):
         Returns:
             (N, 3, h, w) image-like tensor.
         """
-        out_size = check_size('FlowToImage out_size', out_size)
-        if len(flows) != self.num_pairs:
-            raise ValueError(f'FlowToImage: expected {self.num_pairs} flows, got {len(flows)}')
-        for i, flow in enumerate(flows):
-            if not isinstance(flow, Tensor) or flow.dim() != 4 or flow.shape[1] != 2:
-                shape = tuple(flow.shape) if isinstance(flow, Tensor) else type(flow).__name__
-                raise ValueError(f'FlowToImage: expected flows[{i}] of shape (N, 2, H, W), '
-                                 f'got {shape}')
         stacked = torch.cat([resize_flow(f, out_size) for f in flows], 1)  # (N, 2(K-1), h, w)
         return self.conv(stacked / self.flow_norm)
 
@@ -275,12 +232,7 @@ class MotionStream(nn.Module):
         Returns:
             ``MotionOutput`` (image (N, 3, h, w), T - 1 flows (N, 2, H, W), pyramids).
         """
-        check_images('MotionStream clip', clip, dims=5)
-        out_size = check_size('MotionStream out_size', out_size)
         n, t, c, h, w = clip.shape
-        if t != self.num_frames:
-            raise ValueError(f'MotionStream: expected clips of {self.num_frames} frames, got '
-                             f'{t} (clip shape {tuple(clip.shape)})')
         pairs = t - 1
         # Pairs stacked into the batch, index n * (T - 1) + p for pair p = (frame p, p + 1).
         first = clip[:, :-1].reshape(n * pairs, c, h, w)

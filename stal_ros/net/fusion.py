@@ -2,8 +2,9 @@
 # Licensed under the Apache License, Version 2.0
 """④ Multiscale fusion of RGB maps m^a and flow maps m^of (paper §3.3.3, Table 2, eq. 7).
 
-Every module maps two lists of L maps, (N, C_l, H_l, W_l) each, finest first, to one list of
-L maps with the same shapes:
+Every module maps two lists of L maps, (N, C_l, H_l, W_l) each, finest first (the RGB maps
+m^a and the flow maps m^of of the same shapes, as the shared backbone makes them), to one list
+of L maps with the same shapes:
 
 * ``ConcatFusion`` (M-Concat, the paper's default): concat channels, 1x1 conv back to C_l.
 * ``SumFusion`` / ``AverageFusion`` (M-Sum / M-Average): element-wise sum / mean, 1x1 conv.
@@ -28,25 +29,6 @@ import torch.nn.functional as F
 from stal_ros.config import FusionConfig
 
 
-def _check(rgb: Sequence[torch.Tensor], flow: Sequence[torch.Tensor] | None,
-           channels: Sequence[int], needs_flow: bool) -> None:
-    if len(rgb) != len(channels):
-        raise ValueError(f'fusion: expected {len(channels)} RGB maps, got {len(rgb)}')
-    for level, (m, c) in enumerate(zip(rgb, channels)):
-        if m.dim() != 4 or m.shape[1] != c:
-            raise ValueError(f'fusion: RGB map {level}: expected (N, {c}, H, W), got '
-                             f'{tuple(m.shape)}')
-    if not needs_flow:
-        return
-    if flow is None or len(flow) != len(rgb):
-        got = None if flow is None else len(flow)
-        raise ValueError(f'fusion: expected {len(rgb)} flow maps, got {got}')
-    for level, (a, b) in enumerate(zip(rgb, flow)):
-        if a.shape != b.shape:
-            raise ValueError(f'fusion: level {level}: expected the flow map shape to equal '
-                             f'the RGB map shape {tuple(a.shape)}, got {tuple(b.shape)}')
-
-
 class _Fusion(nn.Module):
     """Shared interface: ``forward(rgb, flow) -> fused`` lists of L maps."""
 
@@ -65,7 +47,6 @@ class NoFusion(_Fusion):
     def forward(self, rgb: Sequence[torch.Tensor],
                 flow: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """L maps (N, C_l, H_l, W_l) -> the same L maps."""
-        _check(rgb, flow, self.out_channels, False)
         return list(rgb)
 
 
@@ -84,7 +65,6 @@ class ConcatFusion(_Fusion):
     def forward(self, rgb: Sequence[torch.Tensor],
                 flow: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """Two lists of L maps (N, C_l, H_l, W_l) -> L fused maps of the same shapes."""
-        _check(rgb, flow, self.out_channels, True)
         return [conv(torch.cat([a, b], dim=1)) for conv, a, b in zip(self.convs, rgb, flow)]
 
 
@@ -103,7 +83,6 @@ class SumFusion(_Fusion):
     def forward(self, rgb: Sequence[torch.Tensor],
                 flow: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """Two lists of L maps (N, C_l, H_l, W_l) -> L fused maps of the same shapes."""
-        _check(rgb, flow, self.out_channels, True)
         out = []
         for conv, a, b in zip(self.convs, rgb, flow):
             merged = a + b
@@ -136,7 +115,6 @@ class PyramidFusion(_Fusion):
     def forward(self, rgb: Sequence[torch.Tensor],
                 flow: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """Two lists of L maps (N, C_l, H_l, W_l) -> L fused maps of the same shapes."""
-        _check(rgb, flow, self.out_channels, True)
         fused = [rgb[-1] + flow[-1]]
         for level in range(len(rgb) - 2, -1, -1):
             a, b = rgb[level], flow[level]

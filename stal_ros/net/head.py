@@ -42,8 +42,6 @@ class SSDHead(nn.Module):
 
     def forward(self, maps: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """L maps (N, C_l, H_l, W_l) -> loc (N, P, 4), conf logits (N, P, K)."""
-        if len(maps) != len(self.loc):
-            raise ValueError(f'head: expected {len(self.loc)} maps, got {len(maps)}')
         locs, confs = [], []
         for m, loc, conf in zip(maps, self.loc, self.conf):
             n = m.shape[0]

@@ -4,8 +4,11 @@
 
 L = L_conf + L_reg + w_flow * L_flow (eq. 8, w_flow = 1 in the paper):
 
-* matching (SSD): each prior takes the ground-truth box it overlaps most; it is positive when
-  that IoU is >= 0.5; every ground-truth box also claims its best prior, whatever the IoU.
+* matching (SSD): first a bipartite step gives every ground-truth box its own prior (the
+  highest-IoU (box, prior) pair of those still free, repeatedly, as the original Caffe SSD's
+  BIPARTITE match; the loop of the PyTorch ports lets a box lose its only prior to another box
+  that shares it), then every other prior takes the box it overlaps most and is positive when
+  that IoU is >= 0.5.
 * L_reg: smooth L1 (beta 1) on the encoded offsets (variances 0.1/0.2) of positives.
 * L_conf: softmax cross-entropy on positives and on the hardest negatives, 3 per positive
   (hard-negative mining); both terms are divided by the number of positives in the batch.
@@ -13,8 +16,10 @@ L = L_conf + L_reg + w_flow * L_flow (eq. 8, w_flow = 1 in the paper):
   summed over the K - 1 frame pairs that have ground-truth flow; added only when the flow
   subnet is learned and ground truth is given.
 
-Targets: per image, boxes (G, 4) xyxy normalised to [0, 1] of the network input and labels
-(G,) int64 foreground class index in [0, K - 1); the loss adds 1 (0 is background).
+Targets: per image, boxes (G, 4) xyxy normalised to [0, 1] of the network input, each with
+positive width and height (degenerate or non-finite boxes are rejected, naming the image and
+the box), and labels (G,) int64 foreground class index in [0, K - 1); the loss adds 1 (0 is
+background).
 """
 
 from __future__ import annotations
@@ -25,24 +30,26 @@ import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 
+from torchvision.ops import box_iou
+
 from stal_ros.config import DetectorConfig
-from stal_ros.net.boxes import cxcywh_to_xyxy, encode, iou
-from stal_ros.net.flow_loss import multiscale_flow_loss
+from stal_ros.net.box_coder import BoxCoder, cxcywh_to_xyxy
+from stal_ros.net.flow_loss import check_flow, multiscale_flow_loss
 
 if TYPE_CHECKING:
     from stal_ros.net.detector import DetectorOutput
 
 
 def match(gt_boxes: Tensor, gt_labels: Tensor, priors: Tensor, threshold: float,
-          variances: Sequence[float]) -> tuple[Tensor, Tensor]:
-    """Match one image's ground truth to the priors (SSD).
+          box_coder: BoxCoder) -> tuple[Tensor, Tensor]:
+    """Match one image's ground truth to the priors (SSD, with the bipartite step).
 
     Args:
-        gt_boxes: (G, 4) normalised xyxy.
+        gt_boxes: (G, 4) normalised xyxy with positive width and height.
         gt_labels: (G,) int64 foreground index in [0, K - 1).
-        priors: (P, 4) normalised cxcywh.
+        priors: (P, 4) normalised cxcywh, P >= G.
         threshold: IoU at or above which a prior is positive.
-        variances: encoding variances.
+        box_coder: the offsets' encoding.
 
     Returns:
         loc_target (P, 4) encoded offsets, conf_target (P,) int64 class (0 = background).
@@ -52,23 +59,50 @@ def match(gt_boxes: Tensor, gt_labels: Tensor, priors: Tensor, threshold: float,
     if gt_boxes.numel() == 0:
         return priors.new_zeros(num_priors, 4), torch.zeros(num_priors, dtype=torch.long,
                                                             device=priors.device)
-    overlaps = iou(gt_boxes, cxcywh_to_xyxy(priors))                     # (G, P)
+    overlaps = box_iou(gt_boxes, cxcywh_to_xyxy(priors))                 # (G, P)
     best_gt_overlap, best_gt = overlaps.max(dim=0)                       # (P,)
-    best_prior = overlaps.argmax(dim=1)                                  # (G,)
-    # Each ground truth keeps its best prior, later boxes winning ties (as SSD's loop does).
-    for g in range(gt_boxes.shape[0]):
-        best_gt[best_prior[g]] = g
-    best_gt_overlap = best_gt_overlap.index_fill(0, best_prior, 2.0)
+    # Bipartite step: the best (box, prior) pair overall, then the best among the boxes and
+    # priors still free, G times, so every box keeps a prior of its own.
+    free = overlaps.clone()
+    num_gt = gt_boxes.shape[0]
+    for _ in range(min(num_gt, num_priors)):
+        flat = int(free.argmax())
+        g, p = divmod(flat, num_priors)
+        best_gt[p] = g
+        best_gt_overlap[p] = 2.0                                          # always positive
+        free[g, :] = -1.0
+        free[:, p] = -1.0
     conf_target = gt_labels[best_gt].long() + 1
     conf_target[best_gt_overlap < threshold] = 0
-    loc_target = encode(gt_boxes[best_gt], priors, variances)
+    loc_target = box_coder.encode(gt_boxes[best_gt], priors)
     return loc_target, conf_target
+
+
+def check_targets(index: int, boxes: Tensor, labels: Tensor, num_classes: int) -> None:
+    """Reject targets that cannot be matched, naming the image, the box and the problem."""
+    where = f'MultiBoxLoss: targets[{index}]'
+    if boxes.numel() and (boxes.dim() != 2 or boxes.shape[1] != 4):
+        raise ValueError(f'{where} boxes: expected (G, 4), got {tuple(boxes.shape)}')
+    boxes = boxes.reshape(-1, 4)
+    if labels.reshape(-1).shape[0] != boxes.shape[0]:
+        raise ValueError(f'{where} labels: expected ({boxes.shape[0]},), got '
+                         f'{tuple(labels.shape)}')
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes - 1):
+        raise ValueError(f'{where} labels: expected foreground indices in [0, '
+                         f'{num_classes - 1}), got {labels.tolist()}')
+    bad = ~torch.isfinite(boxes).all(dim=1) | (boxes[:, 2] <= boxes[:, 0]) \
+        | (boxes[:, 3] <= boxes[:, 1])
+    if bad.any():
+        g = int(bad.nonzero()[0])
+        raise ValueError(f'{where} boxes[{g}] = {boxes[g].tolist()}: expected finite '
+                         'normalised xyxy with x2 > x1 and y2 > y1 (a degenerate box cannot be '
+                         'matched to a prior)')
 
 
 class MultiBoxLoss(nn.Module):
     """SSD MultiBox loss: smooth L1 on positives, CE with hard-negative mining."""
 
-    def __init__(self, variances: Sequence[float] = (0.1, 0.2), iou_threshold: float = 0.5,
+    def __init__(self, variances: Sequence[float], iou_threshold: float = 0.5,
                  neg_pos_ratio: int = 3) -> None:
         super().__init__()
         if not 0.0 < iou_threshold <= 1.0:
@@ -76,7 +110,7 @@ class MultiBoxLoss(nn.Module):
                              f'{iou_threshold}')
         if neg_pos_ratio < 0:
             raise ValueError(f'MultiBoxLoss: expected neg_pos_ratio >= 0, got {neg_pos_ratio}')
-        self.variances = tuple(variances)
+        self.box_coder = BoxCoder(variances)
         self.iou_threshold = iou_threshold
         self.neg_pos_ratio = neg_pos_ratio
 
@@ -106,17 +140,9 @@ class MultiBoxLoss(nn.Module):
         for i, (boxes, labels) in enumerate(targets):
             boxes = torch.as_tensor(boxes, dtype=torch.float32, device=loc.device)
             labels = torch.as_tensor(labels, dtype=torch.long, device=loc.device)
-            if boxes.numel() and (boxes.dim() != 2 or boxes.shape[1] != 4):
-                raise ValueError(f'MultiBoxLoss: targets[{i}] boxes: expected (G, 4), got '
-                                 f'{tuple(boxes.shape)}')
-            if labels.shape != boxes.shape[:1] and boxes.numel():
-                raise ValueError(f'MultiBoxLoss: targets[{i}] labels: expected '
-                                 f'({boxes.shape[0]},), got {tuple(labels.shape)}')
-            if labels.numel() and (labels.min() < 0 or labels.max() >= k - 1):
-                raise ValueError(f'MultiBoxLoss: targets[{i}] labels: expected foreground '
-                                 f'indices in [0, {k - 1}), got {labels.tolist()}')
+            check_targets(i, boxes, labels, k)
             lt, ct = match(boxes.reshape(-1, 4), labels.reshape(-1), priors,
-                           self.iou_threshold, self.variances)
+                           self.iou_threshold, self.box_coder)
             loc_t.append(lt)
             conf_t.append(ct)
         loc_target = torch.stack(loc_t)                                    # (N, P, 4)
@@ -151,12 +177,12 @@ class LossTerms(NamedTuple):
 class DetectionLoss(nn.Module):
     """Total loss of eq. 8 on a ``DetectorOutput``; the flow term needs ground-truth flow.
 
+    ``variances`` and ``flow_level_weights`` come from the model's config (``from_config``).
     ``flow_reduction`` is passed to ``multiscale_flow_loss``: ``'sum'`` over pixels as in eq. 1
     (the default), or ``'mean'`` to keep the flow term on the scale of the detection terms.
     """
 
-    def __init__(self, variances: Sequence[float] = (0.1, 0.2),
-                 flow_level_weights: Sequence[float] = (0.32, 0.08, 0.02, 0.01, 0.005),
+    def __init__(self, variances: Sequence[float], flow_level_weights: Sequence[float],
                  flow_weight: float = 1.0, iou_threshold: float = 0.5,
                  neg_pos_ratio: int = 3, flow_reduction: str = 'sum') -> None:
         super().__init__()
@@ -192,7 +218,12 @@ class DetectionLoss(nn.Module):
             if len(gt_flows) != len(motion.pyramids):
                 raise ValueError(f'DetectionLoss: expected {len(motion.pyramids)} ground-truth '
                                  f'flows (one per frame pair), got {len(gt_flows)}')
-            for pyramid, gt in zip(motion.pyramids, gt_flows):
+            for p, (pyramid, gt) in enumerate(zip(motion.pyramids, gt_flows)):
+                if gt is not None:
+                    check_flow(f'DetectionLoss gt_flows[{p}]', gt)
+                    if gt.shape[0] != output.loc.shape[0]:
+                        raise ValueError(f'DetectionLoss: expected gt_flows[{p}] with batch '
+                                         f'{output.loc.shape[0]}, got {tuple(gt.shape)}')
                 if gt is not None and pyramid:
                     flow = flow + multiscale_flow_loss(pyramid, gt, self.flow_level_weights,
                                                        reduction=self.flow_reduction)

@@ -46,10 +46,6 @@ import torch.nn.functional as F
 
 from stal_ros.net.correlation import cost_volume, warp
 
-# Widths of the estimator's 3x3 convs and of the context network (PWC-Net paper, Fig. 3/4).
-ESTIMATOR_CHANNELS: tuple[int, ...] = (128, 128, 96, 64, 32)
-CONTEXT_CHANNELS: tuple[int, ...] = (128, 128, 128, 96, 64, 32)
-CONTEXT_DILATIONS: tuple[int, ...] = (1, 2, 4, 8, 16, 1)
 LEAK = 0.1
 COSTS = ('cosine', 'mean')
 # Added to the squared feature norm before normalising (bounds the gradient at zero features).
@@ -112,8 +108,7 @@ class FlowEstimator(nn.Module):
 class ContextNetwork(nn.Module):
     """Dilated 3x3 convs (dilations 1, 2, 4, 8, 16, 1) refining the finest flow (PWC-Net §3)."""
 
-    def __init__(self, cin: int, channels: Sequence[int] = CONTEXT_CHANNELS,
-                 dilations: Sequence[int] = CONTEXT_DILATIONS) -> None:
+    def __init__(self, cin: int, channels: Sequence[int], dilations: Sequence[int]) -> None:
         super().__init__()
         if len(channels) != len(dilations):
             raise ValueError(f'ContextNetwork: expected as many channels as dilations '
@@ -134,15 +129,18 @@ class ContextNetwork(nn.Module):
 class PWCNet(nn.Module):
     """PWC-Net producing flow at 1/4 of its input and the multiscale estimates.
 
+    The widths come from ``FlowConfig`` through ``flow.build_flow_subnet`` (PWC-Net's are
+    pyramid (16, 32, 64, 96, 128, 196), estimators (128, 128, 96, 64, 32), context network
+    (128, 128, 128, 96, 64, 32) with dilations (1, 2, 4, 8, 16, 1)).
+
     Args:
-        pyramid_channels: C_l of the L feature levels, finest first (``FlowConfig``).
+        pyramid_channels: C_l of the L >= 2 feature levels, finest first.
         search_range: d of the cost volume, in feature pixels of each level.
-        context_network: refine the finest flow with the dilated context network.
-        estimator_channels: widths of each estimator's 3x3 convs.
+        estimator_channels: widths of each estimator's 3x3 convs (at least one).
         dense: DenseNet-style estimators (else a plain conv stack).
-        cost: ``'cosine'`` (default) or ``'mean'`` (PWC-Net's), see the module docstring.
-        context_channels: widths of the context network's dilated convs.
-        context_dilations: their dilations (same length).
+        cost: ``'cosine'`` or ``'mean'`` (PWC-Net's), see the module docstring.
+        context: (widths, dilations) of the context network refining the finest flow, or
+            None for none.
 
     Attributes:
         learned: True (trained end to end with the detector, paper §3.1).
@@ -151,12 +149,9 @@ class PWCNet(nn.Module):
 
     learned = True
 
-    def __init__(self, *, pyramid_channels: Sequence[int] = (16, 32, 64, 96, 128, 196),
-                 search_range: int = 4, context_network: bool = True,
-                 estimator_channels: Sequence[int] = ESTIMATOR_CHANNELS, dense: bool = True,
-                 cost: str = 'cosine',
-                 context_channels: Sequence[int] = CONTEXT_CHANNELS,
-                 context_dilations: Sequence[int] = CONTEXT_DILATIONS) -> None:
+    def __init__(self, *, pyramid_channels: Sequence[int], search_range: int,
+                 estimator_channels: Sequence[int], dense: bool, cost: str,
+                 context: tuple[Sequence[int], Sequence[int]] | None) -> None:
         super().__init__()
         channels = tuple(int(c) for c in pyramid_channels)
         if len(channels) < 2:
@@ -183,8 +178,9 @@ class PWCNet(nn.Module):
                 upfeats.append(nn.ConvTranspose2d(est.out_channels, 2, 4, 2, 1))
         self.estimators = nn.ModuleList(estimators)
         self.upfeats = nn.ModuleList(upfeats)
-        self.context = (ContextNetwork(estimators[-1].out_channels + 2, context_channels,
-                                       context_dilations) if context_network else None)
+        self.context = None
+        if context is not None:
+            self.context = ContextNetwork(estimators[-1].out_channels + 2, *context)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -211,7 +207,8 @@ class PWCNet(nn.Module):
         """Estimate the flow from ``img1`` to ``img2``.
 
         Args:
-            img1: (N, 3, H, W) float RGB in [0, 1], H and W multiples of 2^L.
+            img1: (N, 3, H, W) float RGB in [0, 1], H and W multiples of 2^L (``FlowSubnet``
+                resizes to the configured ``flow.input_size``, which the config checks).
             img2: (N, 3, H, W) same.
 
         Returns:
@@ -219,11 +216,6 @@ class PWCNet(nn.Module):
             (H/4, W/4) first, each (N, 2, H/2^l, W/2^l) in pixels of its own level (the
             finest one after the context network); ``flow`` is ``pyramid[0]``.
         """
-        step = 2 ** self.num_levels
-        h, w = img1.shape[-2:]
-        if h % step or w % step:
-            raise ValueError(f'PWCNet: expected height and width multiples of {step}, got '
-                             f'{h}x{w} (FlowSubnet resizes to the configured input_size)')
         n = img1.shape[0]
         both = torch.stack((img1, img2), 1)                                # (N, 2, 3, H, W)
         mean = both.mean((1, 2, 3, 4), keepdim=True)

@@ -7,8 +7,8 @@ Until the node and a trained model land, the demo's detections come from a scrip
 that is the real product: the ROAD linker, the message conversions, rclpy over Fast DDS and a
 second process that receives ``stal_ros/ActionTubeArray`` and ``vision_msgs/Detection2DArray``.
 
-    python -m stal_ros.demo                 # talker + listener, prints what arrives
-    python -m stal_ros.demo talker|listener # one side only
+    python -m stal_ros.ros.demo                 # talker + listener, prints what arrives
+    python -m stal_ros.ros.demo talker|listener # one side only
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
 from stal_ros.config import TubeConfig
-from stal_ros.conversions import ns_to_time, tubes_to_detections_msg, tubes_to_msg
 from stal_ros.msg import ActionTube, ActionTubeArray
+from stal_ros.ros.conversions import ns_to_time, tubes_to_detections_msg, tubes_to_msg
 from stal_ros.structures import Detections
 from stal_ros.tubes import OnlineTubeLinker
 
-LOG = logging.getLogger('stal_ros.demo')
+LOG = logging.getLogger('stal_ros.ros.demo')
 TUBES_TOPIC = '/stal_demo/tubes'
 DETECTIONS_TOPIC = '/stal_demo/detections'
 FRAME_ID = 'demo_camera'
@@ -182,8 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     LOG.info('stal_ros demo: scripted detections -> ROAD tube linker -> ActionTubeArray and '
              'Detection2DArray over DDS -> a second process (no trained model ships yet)')
-    listener = subprocess.Popen([sys.executable, '-m', 'stal_ros.demo', 'listener', *frames])
-    talker = subprocess.run([sys.executable, '-m', 'stal_ros.demo', 'talker', *frames])
+    listener = subprocess.Popen([sys.executable, '-m', 'stal_ros.ros.demo', 'listener', *frames])
+    talker = subprocess.run([sys.executable, '-m', 'stal_ros.ros.demo', 'talker', *frames])
     rc = listener.wait(timeout=60)
     return rc or talker.returncode
 

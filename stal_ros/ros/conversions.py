@@ -18,8 +18,7 @@ from vision_msgs.msg import (BoundingBox2D, Detection2D, Detection2DArray,
                              ObjectHypothesisWithPose)
 
 from stal_ros.msg import ActionTube, ActionTubeArray
-from stal_ros.structures import Detections
-from stal_ros.tube_state import Tube
+from stal_ros.structures import Detections, Tube
 
 _NS = 1_000_000_000
 

@@ -4,7 +4,7 @@
 
 Usage::
 
-    python -m stal_ros.model_stats [--input-size 300] [--backbones vgg16_rfb lite]
+    python -m stal_ros.tools.model_stats [--input-size 300] [--backbones vgg16_rfb lite]
                                    [--fusions concat sum average stfp none]
                                    [--flows pwc dis farneback] [--device cpu]
 
@@ -28,7 +28,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from stal_ros.config import BACKBONE_KINDS, DetectorConfig, FLOW_KINDS, FUSION_KINDS
-from stal_ros.net.detector import build_parts
+from stal_ros.net.detector import build_model
 
 _LOG = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class ModelStats:
 def measure(config: DetectorConfig, device: str = 'cpu', seed: int = 0) -> ModelStats:
     """Count parameters and forward GFLOPs of ``config`` on one random (1, K, 3, S, S) clip."""
     torch.manual_seed(seed)
-    model = build_parts(config).to(device).eval()
+    model = build_model(config).to(device).eval()
     params = sum(p.numel() for p in model.parameters())
     flow_params = 0 if model.motion is None else sum(
         p.numel() for p in model.motion.parameters())

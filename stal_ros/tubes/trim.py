@@ -23,7 +23,7 @@ import numpy as np
 
 from stal_ros.config import TrimConfig
 from stal_ros.metrics.annotations import DetectedTube
-from stal_ros.tube_state import Tube
+from stal_ros.structures import Tube
 
 
 def viterbi_two_label(action_scores: np.ndarray, background_scores: np.ndarray,
