@@ -26,12 +26,17 @@ setup(
     ],
     extras_require={
         'bags': ['rosbags>=0.10'],
+        'train': ['tqdm>=4.60', 'matplotlib>=3.5', 'tensorboard>=2.10'],
         'test': ['pytest', 'hypothesis'],
     },
     entry_points={
         'console_scripts': [
             'stal-bench-tubes = stal_ros.tools.bench_tubes:main',
             'stal-model-stats = stal_ros.tools.model_stats:main',
+            'stal-make-benchmark = stal_ros.data.cli:make_main',
+            'stal-show-benchmark = stal_ros.data.cli:show_main',
+            'stal-train = stal_ros.train:main',
+            'stal-evaluate = stal_ros.evaluate:main',
         ],
     },
 )

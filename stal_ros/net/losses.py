@@ -28,6 +28,7 @@ from typing import NamedTuple, Sequence, TYPE_CHECKING
 
 import torch
 from torch import nn, Tensor
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from torchvision.ops import box_iou
@@ -125,7 +126,8 @@ class MultiBoxLoss(nn.Module):
             targets: N pairs (boxes (G, 4) normalised xyxy, labels (G,) foreground index).
 
         Returns:
-            (L_reg, L_conf), each a scalar divided by the number of positives (at least 1).
+            (L_reg, L_conf), each a scalar divided by the number of positives (at least 1; under
+            torch.distributed, the positives of all processes divided by their number).
 
         """
         n, p, k = conf.shape
@@ -149,7 +151,13 @@ class MultiBoxLoss(nn.Module):
         conf_target = torch.stack(conf_t)                                  # (N, P)
         positive = conf_target > 0
         num_pos = positive.sum(dim=1, keepdim=True)                        # (N, 1)
-        normaliser = num_pos.sum().clamp_min(1).float()
+        normaliser = num_pos.sum().float()
+        if dist.is_available() and dist.is_initialized():
+            # Data parallel: divide by the positives of the whole global batch (per process),
+            # so that DDP's mean of the processes' gradients is the single-process gradient.
+            dist.all_reduce(normaliser)
+            normaliser = normaliser / dist.get_world_size()
+        normaliser = normaliser.clamp_min(1.0)
 
         loss_reg = F.smooth_l1_loss(loc.float()[positive], loc_target[positive],
                                     reduction='sum')

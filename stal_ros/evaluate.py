@@ -1,0 +1,249 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""Evaluation command (ROS-free): ``stal-evaluate --model models/X.pt --split test --out DIR``.
+
+Runs a model on every frame of every video of a split as the node does (a causal frame
+buffer, the detector, the online ROAD linker per video), then scores:
+
+* frame-mAP at ``--iou`` (0.5) from every per-frame detection;
+* video-mAP at 0.2, 0.5, 0.75 and 0.5:0.95 from the linker's tubes (optionally trimmed with
+  ROAD's Viterbi and minimum length, ``--trim``);
+* the flow end-point error of the model's flow subnet (learned or classical) against the exact
+  flow, on the pixels where the flow is defined, when the split carries ground-truth flow.
+
+It prints per-class tables, writes precision-recall plots (PNG) and ``report.json`` with the
+model's sha256, its config, the evaluation settings and every number printed.  The split is
+the motion benchmark's (generated from its seeds, or read with ``--data DIR`` from a folder
+written by stal-make-benchmark).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+from pathlib import Path
+import sys
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from stal_ros.config import TrimConfig, TubeConfig
+from stal_ros.frames import FrameBuffer
+from stal_ros.metrics import (APResult, DEFAULT_THRESHOLDS, DetectedTube, frame_ap,
+                              FrameDetections, video_ap, VideoAPResult)
+from stal_ros.net.detector import build_detector, Detector
+from stal_ros.net.flow_loss import endpoint_error
+from stal_ros.tubes import OnlineTubeLinker
+from stal_ros.tubes.trim import detected_tube, trim_tubes
+
+LOG = logging.getLogger('stal_ros.evaluate')
+FRAME_NS = 33_333_333  # stamps of a 30 fps stream (frame t at (t + 1) * FRAME_NS)
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def evaluation_tubes_config(config: TubeConfig, num_frames: int) -> TubeConfig:
+    """Return the node's linker settings with a history long enough for whole videos."""
+    values = config.to_dict()
+    values['max_history'] = max(config.max_history, num_frames)
+    return TubeConfig.from_dict(values)
+
+
+def run_video(detector: Detector, video: Any, tubes: TubeConfig,
+              batch_size: int = 16) -> tuple[FrameDetections, list[DetectedTube]]:
+    """Detect and link one video as the node would (one new frame per tick).
+
+    Args:
+        detector: the model.
+        video: ``frames`` (T, H, W, 3) uint8 RGB and ``name``.
+        tubes: the linker settings.
+        batch_size: clips per ``detect`` call (the results do not depend on it).
+
+    Returns:
+        The per-frame detections (frame numbers = 0-based frame indices) and the video's tubes.
+
+    """
+    buffer = FrameBuffer(detector.config.frames)
+    clips = []
+    for t, frame in enumerate(video.frames):
+        clip = buffer.push(frame, (t + 1) * FRAME_NS)
+        if clip is not None:
+            clips.append(clip)
+    detections = []
+    for i in range(0, len(clips), batch_size):
+        detections += detector.detect(clips[i:i + batch_size])
+    linker = OnlineTubeLinker(tubes, len(detector.class_names), id_prefix=f'{video.name}/')
+    parts, found = [], []
+    first_frame = None
+    for clip, det in zip(clips, detections):
+        frame = clip.target_stamp_ns // FRAME_NS - 1
+        first_frame = frame if first_frame is None else first_frame
+        parts.append(FrameDetections.from_detections(video.name, frame, det))
+        found += linker.update(det, clip.target_stamp_ns).finished
+    found += linker.flush()
+    # The linker counts its frames from the first clip's target frame.
+    offset = 0 if first_frame is None else first_frame
+    return (FrameDetections.concatenate(parts),
+            [detected_tube(tube, video.name, offset) for tube in found])
+
+
+def flow_error(detector: Detector, videos: Sequence[Any], max_pairs: int = 400) -> float | None:
+    """Mean end-point error (pixels of the frames) of the model's flow subnet, or None.
+
+    Averaged over the pixels where the exact flow is defined (``flow_valid``), on up to
+    ``max_pairs`` frame pairs spread over the videos.
+    """
+    motion = detector.model.motion
+    if motion is None or getattr(videos[0], 'flows', None) is None:
+        return None
+    pairs = [(v, t) for v in videos for t in range(v.frames.shape[0] - 1)]
+    step = max(1, len(pairs) // max_pairs)
+    total, count = 0.0, 0
+    device = detector.device
+    with torch.inference_mode():
+        for video, t in pairs[::step]:
+            frames = torch.from_numpy(np.ascontiguousarray(video.frames[t:t + 2])).to(device)
+            frames = frames.permute(0, 3, 1, 2).float() / 255.0              # (2, 3, H, W)
+            out = motion.flow_subnet(frames[:1], frames[1:])
+            gt = torch.from_numpy(np.asarray(video.flows[t], np.float32)).to(device)
+            epe = endpoint_error(out.flow, gt.permute(2, 0, 1)[None])[0]    # (H, W)
+            valid = getattr(video, 'flow_valid', None)
+            mask = (torch.ones_like(epe, dtype=torch.bool) if valid is None
+                    else torch.from_numpy(np.asarray(valid[t], bool)).to(device))
+            total += float(epe[mask].sum())
+            count += int(mask.sum())
+    return total / count if count else None
+
+
+def _rows(result: APResult) -> list[dict[str, Any]]:
+    return [{'class': c.name, 'ap': None if math.isnan(c.ap) else c.ap, 'num_gt': c.num_gt,
+             'num_det': c.num_det, 'num_tp': c.num_tp} for c in result.classes]
+
+
+def _plot(results: dict[str, APResult], path: Path) -> None:
+    """Precision-recall curves, one panel per result, one line per class."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 5), squeeze=False)
+    for ax, (title, result) in zip(axes[0], results.items()):
+        for c in result.classes:
+            if c.num_gt and c.recall.size:
+                ax.plot(np.concatenate(([0.0], c.recall)),
+                        np.concatenate(([1.0], c.precision)), label=f'{c.name} {c.ap:.2f}')
+        ax.set_title(f'{title}: mAP {result.mean_ap:.3f}')
+        ax.set_xlabel('recall')
+        ax.set_ylabel('precision')
+        ax.set_xlim(0, 1.01)
+        ax.set_ylim(0, 1.01)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc='lower left')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def evaluate(detector: Detector, videos: Sequence[Any], gt: Any, *, tubes: TubeConfig,
+             trim: TrimConfig | None, iou: float = 0.5) -> dict[str, Any]:
+    """Score a detector on videos; return every number (see the module docstring)."""
+    if not videos:
+        raise ValueError('evaluate: expected at least one video, got none')
+    length = max(v.frames.shape[0] for v in videos)
+    tubes = evaluation_tubes_config(tubes, length)
+    began = time.monotonic()
+    parts, found = [], []
+    for video in videos:
+        dets, video_tubes = run_video(detector, video, tubes)
+        parts.append(dets)
+        found += video_tubes
+    seconds = time.monotonic() - began
+    if trim is not None:
+        found = trim_tubes(found, trim)
+    frames = frame_ap(gt, FrameDetections.concatenate(parts), iou)
+    video = video_ap(gt, found, DEFAULT_THRESHOLDS)
+    epe = flow_error(detector, videos)
+    num_frames = sum(v.frames.shape[0] for v in videos)
+    return {'frame': frames, 'video': video, 'flow_epe': epe, 'num_videos': len(videos),
+            'num_frames': num_frames, 'num_tubes': len(found),
+            'seconds_per_frame': seconds / max(num_frames, 1)}
+
+
+def summary(numbers: dict[str, Any]) -> dict[str, Any]:
+    """Return the JSON-ready report body of ``evaluate``'s numbers."""
+    frames: APResult = numbers['frame']
+    video: VideoAPResult = numbers['video']
+    return {
+        'frame_map': frames.mean_ap, 'frame_iou': frames.iou_threshold,
+        'video_map': {'0.2': video.mean_ap(0.2), '0.5': video.mean_ap(0.5),
+                      '0.75': video.mean_ap(0.75), '0.5:0.95': video.mean_ap_coco},
+        'protocol': frames.protocol, 'frame_classes': _rows(frames),
+        'video_classes_0.5': _rows(video.result(0.5)),
+        'flow_epe': numbers['flow_epe'], 'num_videos': numbers['num_videos'],
+        'num_frames': numbers['num_frames'], 'num_tubes': numbers['num_tubes'],
+        'seconds_per_frame': numbers['seconds_per_frame']}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (``stal-evaluate``)."""
+    from stal_ros.data.motion import ground_truth, make_split
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--model', required=True, help='checkpoint (.pt) to evaluate')
+    parser.add_argument('--split', default='test', choices=('train', 'val', 'test'),
+                        help='benchmark split generated from its seeds (default test)')
+    parser.add_argument('--count', type=int, default=100, help='videos of the split')
+    parser.add_argument('--data', help='read the split from a stal-make-benchmark folder')
+    parser.add_argument('--out', help='folder for report.json and the PR plots')
+    parser.add_argument('--iou', type=float, default=0.5, help='frame-AP IoU threshold')
+    parser.add_argument('--trim', action='store_true',
+                        help="trim tubes (ROAD's Viterbi + minimum length) before video-AP")
+    parser.add_argument('--device', help="override the model's device ('cpu', 'cuda')")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    detector = build_detector(checkpoint=args.model, device=args.device)
+    if args.data:
+        from stal_ros.data.io import read_split
+        videos = read_split(args.data)
+    else:
+        from stal_ros.data.motion import MotionConfig
+        side = detector.config.input_size
+        config = MotionConfig(height=side, width=side)
+        videos = make_split(args.split, args.count, config)
+    gt = ground_truth(videos)
+    numbers = evaluate(detector, videos, gt, tubes=TubeConfig(),
+                       trim=TrimConfig() if args.trim else None, iou=args.iou)
+    sys.stdout.write(numbers['frame'].format_table() + '\n\n')
+    sys.stdout.write(numbers['video'].format_table() + '\n\n')
+    report = summary(numbers)
+    epe = report['flow_epe']
+    sys.stdout.write(f"frame-mAP@{args.iou:g} {report['frame_map']:.4f}; video-mAP "
+                     + ', '.join(f'@{k} {v:.4f}' for k, v in report['video_map'].items())
+                     + (f'; flow EPE {epe:.3f} px' if epe is not None else '')
+                     + f"; {report['seconds_per_frame'] * 1000:.1f} ms per frame\n")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        report.update({'model': str(args.model), 'sha256': sha256(args.model),
+                       'config': detector.config.to_dict(), 'split': args.data or args.split,
+                       'count': len(videos), 'trim': args.trim})
+        (out / 'report.json').write_text(json.dumps(report, indent=1))
+        _plot({f'frame-AP@{args.iou:g}': numbers['frame'],
+               'video-AP@0.5': numbers['video'].result(0.5)}, out / 'pr_curves.png')
+        LOG.info('wrote %s and %s', out / 'report.json', out / 'pr_curves.png')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,443 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""Training command (ROS-free): ``stal-train --config recipe.yaml --out runs/NAME``.
+
+Paper §3.4 / §4.2: the detector is trained with L = L_conf + L_reg + w_flow L_flow (eq. 8) by
+SGD (momentum 0.9, weight decay 5e-4, step schedule) or AdamW; a learned flow subnet is frozen
+for the first ``train.freeze_flow_iterations`` steps and then trained end to end, with the
+multiscale flow loss where the data carry exact flow (the motion benchmark does).
+
+The recipe is one YAML file read into ``TrainRecipe`` (sections ``detector``, ``train``,
+``optim``, ``augment``, ``data``; every key optional, defaults from the typed config); the
+resolved recipe is written beside the checkpoints.  Runs are seeded: the initialisation, the
+data order (a permutation per epoch from (seed, epoch)) and every augmentation (from
+(seed, epoch, sample)) are fixed, so ``--resume`` continues exactly where a run stopped.
+
+Outputs in ``--out``: ``recipe.yaml``, ``last.pt`` (resumable: model, optimiser, schedule, step;
+written atomically every ``train.checkpoint_every`` steps and at the end), ``model.pt`` (the
+model checkpoint of ``net.checkpoint``, loadable by ``build_detector``), ``log.jsonl`` (the
+losses) and TensorBoard events when ``tensorboard`` is installed.
+
+Several GPUs or nodes: ``torchrun --nproc_per_node N -m stal_ros.train ...`` (PyTorch DDP, NCCL
+on CUDA, gloo on CPU); ``train.batch_size`` is the global batch, split over the processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+import json
+import logging
+import math
+import os
+from pathlib import Path
+import sys
+import time
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+import torch.distributed as dist
+import yaml
+
+from stal_ros.config import (AugmentConfig, ConfigBase, ConfigError, DetectorConfig,
+                             OptimConfig, param, TrainConfig)
+from stal_ros.data.clips import ClipDataset, collate
+from stal_ros.data.motion import CLASS_NAMES, make_split, MotionConfig
+from stal_ros.net.checkpoint import save_checkpoint
+from stal_ros.net.detector import build_model, resolve_device, STALDetector
+from stal_ros.net.losses import DetectionLoss
+
+LOG = logging.getLogger('stal_ros.train')
+STATE_FORMAT = 'stal_ros.training_state'
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DataConfig(ConfigBase):
+    """Where the training clips come from."""
+
+    directory: str = param(
+        '', 'A split written by stal-make-benchmark to read; empty: generate the motion '
+        'benchmark in memory from the train seeds.')
+    train_videos: int = param(400, 'Videos generated for training (when directory is empty).',
+                              ge=1)
+    motion: MotionConfig = param(default_factory=MotionConfig)
+
+
+def _lite_motion_detector() -> DetectorConfig:
+    """Return the CPU default: lite backbone + OpenCV DIS flow at the benchmark's 128 x 128."""
+    return DetectorConfig.from_dict({
+        'input_size': 128, 'class_names': list(CLASS_NAMES),
+        'backbone': {'kind': 'lite', 'width': 1.0, 'batch_norm': True},
+        'flow': {'kind': 'dis', 'input_size': [128, 128]}, 'fusion': {'kind': 'concat'}})
+
+
+@dataclass(frozen=True)
+class TrainRecipe(ConfigBase):
+    """Everything a training run is made of; ``--config`` YAML files fill it."""
+
+    detector: DetectorConfig = param(default_factory=_lite_motion_detector)
+    train: TrainConfig = param(default_factory=TrainConfig)
+    optim: OptimConfig = param(default_factory=OptimConfig)
+    augment: AugmentConfig = param(default_factory=AugmentConfig)
+    data: DataConfig = param(default_factory=DataConfig)
+
+    def check(self) -> None:
+        """Check that the detector's classes are the data's classes."""
+        if not self.data.directory and tuple(self.detector.class_names) != CLASS_NAMES:
+            raise ConfigError(('detector', 'class_names'), self.detector.class_names,
+                              f'expected the motion benchmark classes {list(CLASS_NAMES)}')
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``changes`` applied key by key (mappings merged, others replaced)."""
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_recipe(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> TrainRecipe:
+    """Read a recipe YAML and ``section.key=value`` overrides on top of the default recipe.
+
+    Every key is optional: what a file or an override leaves out keeps the value of
+    ``TrainRecipe()`` (the CPU recipe), section by section.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f'{path}: cannot read the recipe ({exc})') from None
+        if not isinstance(data, dict):
+            raise ConfigError(f'{path}: expected a mapping at the top level, got '
+                              f'{type(data).__name__}')
+    for item in overrides:
+        key, sep, text = item.partition('=')
+        if not sep:
+            raise ConfigError(f'override {item!r}: expected section.key=value')
+        node = data
+        *parents, leaf = key.split('.')
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = yaml.safe_load(text)
+    where = f'{path}: ' if path else ''
+    try:
+        return TrainRecipe.from_dict(_merge(TrainRecipe().to_dict(), data))
+    except ConfigError as exc:
+        raise ConfigError(f'{where}{exc}') from None
+
+
+# ------------------------------------------------------------------------------------------
+# Distributed data parallel (torchrun) helpers.
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Process:
+    """This process's place in a (possibly single-process) run."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Return whether this process logs and writes files."""
+        return self.rank == 0
+
+
+def init_process(device_name: str) -> tuple[Process, torch.device]:
+    """Join the torchrun process group when launched by torchrun; pick this process's device."""
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    if world == 1:
+        return Process(), resolve_device(device_name)
+    rank, local = int(os.environ['RANK']), int(os.environ.get('LOCAL_RANK', '0'))
+    device = resolve_device(device_name)
+    if device.type == 'cuda':
+        device = torch.device('cuda', local)
+        torch.cuda.set_device(device)
+    dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+    return Process(rank, world, local), device
+
+
+def epoch_order(num_samples: int, seed: int, epoch: int, process: Process) -> np.ndarray:
+    """Return this process's share of the seeded permutation of epoch ``epoch``."""
+    order = np.random.default_rng((seed, epoch)).permutation(num_samples)
+    return order[process.rank::process.world]
+
+
+def batches(dataset: ClipDataset, batch_size: int, seed: int, process: Process, workers: int,
+            start_step: int) -> Iterator[tuple[torch.Tensor, list, list | None]]:
+    """Endless batches, epoch after epoch, starting at global step ``start_step``."""
+    per_epoch = len(dataset) // process.world // batch_size
+    if per_epoch == 0:
+        raise ConfigError(f'train.batch_size = {batch_size * process.world}: expected at most '
+                          f'{len(dataset)} clips (the training set) per step')
+    epoch, skip = divmod(start_step, per_epoch)
+    while True:
+        dataset.set_epoch(epoch)
+        order = epoch_order(len(dataset), seed, epoch, process)[:per_epoch * batch_size]
+        chunks = order.reshape(per_epoch, batch_size)[skip:]
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=chunks.tolist(), collate_fn=collate, num_workers=workers,
+            persistent_workers=False)
+        yield from loader
+        epoch, skip = epoch + 1, 0
+
+
+# ------------------------------------------------------------------------------------------
+# Optimiser, schedule, checkpoints.
+# ------------------------------------------------------------------------------------------
+
+def make_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """SGD or AdamW; no weight decay on biases and normalisation weights (1-D tensors)."""
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    plain = [p for p in model.parameters() if p.dim() <= 1]
+    groups = [{'params': decay, 'weight_decay': cfg.weight_decay},
+              {'params': plain, 'weight_decay': 0.0}]
+    if cfg.kind == 'sgd':
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def lr_factor(step: int, iterations: int, cfg: OptimConfig) -> float:
+    """Learning rate / base rate at ``step``: linear warm-up from 1/10, then the step schedule."""
+    factor = cfg.gamma ** sum(step >= m * iterations for m in cfg.milestones)
+    if step < cfg.warmup_iterations:
+        factor *= 0.1 + 0.9 * step / cfg.warmup_iterations
+    return factor
+
+
+def save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
+               recipe: TrainRecipe) -> None:
+    """Write the resumable training state atomically (loadable with weights_only=True)."""
+    payload = {'format': STATE_FORMAT, 'version': STATE_VERSION, 'step': step,
+               'model': {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               'optimizer': optimizer.state_dict(), 'recipe': recipe.to_dict()}
+    tmp = path.with_name(path.name + '.tmp')
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """Read a training state written by ``save_state`` (never unpickles objects)."""
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+        raise ValueError(f'--resume {path}: cannot be read as a training state ({exc})') \
+            from exc
+    if not isinstance(state, dict) or state.get('format') != STATE_FORMAT or \
+            state.get('version') != STATE_VERSION:
+        raise ValueError(f'--resume {path}: expected a {STATE_FORMAT} version {STATE_VERSION} '
+                         'file written by stal-train')
+    return state
+
+
+# ------------------------------------------------------------------------------------------
+# The run.
+# ------------------------------------------------------------------------------------------
+
+def training_videos(recipe: TrainRecipe) -> list[Any]:
+    """Return the training videos: read from ``data.directory`` or made from train seeds."""
+    if recipe.data.directory:
+        from stal_ros.data.io import read_split
+        return read_split(recipe.data.directory)
+    return make_split('train', recipe.data.train_videos, recipe.data.motion)
+
+
+class _Logger:
+    """Losses to the log, a JSON-lines file and TensorBoard (when installed)."""
+
+    def __init__(self, out: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self.file = (out / 'log.jsonl').open('a') if enabled else None
+        self.board = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.board = SummaryWriter(str(out / 'tensorboard'))
+            except ImportError:
+                LOG.info('tensorboard is not installed: losses go to log.jsonl only')
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        self.file.write(json.dumps({'step': step, **values}) + '\n')
+        self.file.flush()
+        if self.board is not None:
+            for key, value in values.items():
+                self.board.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        if self.board is not None:
+            self.board.close()
+
+
+def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike | None = None,
+          progress: bool = True, stop_after: int | None = None) -> Path:
+    """Run the training described by ``recipe``; return the path of ``model.pt``.
+
+    ``stop_after`` ends this invocation after that many steps with the resumable ``last.pt``
+    written (a time-sliced job continues with ``resume``); ``model.pt`` is written when the
+    last iteration is done.
+
+    Raises:
+        ConfigError: the recipe cannot run (e.g. a batch below the model's minimum).
+        ValueError: an unreadable ``resume`` file or one of another recipe.
+
+    """
+    process, device = init_process(recipe.detector.device)
+    out = Path(out)
+    cfg = recipe.train
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    model = build_model(recipe.detector)
+    per_process = cfg.batch_size // process.world
+    if per_process * process.world != cfg.batch_size:
+        raise ConfigError(f'train.batch_size = {cfg.batch_size}: expected a multiple of the '
+                          f'{process.world} processes')
+    if per_process < model.min_train_batch:
+        raise ConfigError(f'train.batch_size = {cfg.batch_size}: expected at least '
+                          f'{model.min_train_batch * process.world} ({model.min_train_batch} '
+                          f'per process): {model_reason(model)}')
+    start = 0
+    state = None
+    if resume is not None:
+        state = load_state(Path(resume))
+        if state['recipe'] != recipe.to_dict():
+            raise ValueError(f'--resume {resume}: the state was written by another recipe; '
+                             'resume with the recipe.yaml beside it')
+        model.load_state_dict(state['model'])
+        start = int(state['step'])
+    model.to(device).train()
+    optimizer = make_optimizer(model, recipe.optim)
+    if state is not None:
+        optimizer.load_state_dict(state['optimizer'])
+    net: nn.Module = model
+    if process.world > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == 'cuda' else None)
+    learned_flow = model.motion is not None and model.motion.flow_subnet.learned
+    videos = training_videos(recipe)
+    dataset = ClipDataset(videos, class_names=recipe.detector.class_names,
+                          num_frames=model.num_frames, target_index=model.target_index,
+                          input_size=model.input_size, augment=recipe.augment, seed=cfg.seed,
+                          with_flows=learned_flow)
+    criterion = DetectionLoss.from_config(recipe.detector, flow_weight=cfg.flow_weight,
+                                          flow_reduction=cfg.flow_reduction)
+    amp = None
+    if cfg.amp and device.type == 'cuda':
+        amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler('cuda', enabled=amp == torch.float16)
+    if process.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / 'recipe.yaml').write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+        LOG.info('training %s on %s (%d process(es)): %d clips from %d videos, %d steps of %d',
+                 type(model.backbone).__name__, device, process.world, len(dataset),
+                 len(videos), cfg.iterations, cfg.batch_size)
+    logger = _Logger(out, process.main)
+    stream = batches(dataset, per_process, cfg.seed, process, cfg.workers, start)
+    bar = None
+    if progress and process.main:
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.iterations, initial=start, unit='step', dynamic_ncols=True)
+    sums: dict[str, float] = {}
+    began = time.monotonic()
+    end = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
+    for step in range(start, end):
+        if learned_flow:
+            if step < cfg.freeze_flow_iterations:
+                model.freeze_flow()
+            else:
+                model.unfreeze_flow()
+        for group in optimizer.param_groups:
+            group['lr'] = recipe.optim.lr * lr_factor(step, cfg.iterations, recipe.optim)
+        clips, targets, flows = next(stream)
+        clips = clips.to(device, non_blocking=True)
+        targets = [(b.to(device), k.to(device)) for b, k in targets]
+        flows = None if flows is None else [f.to(device) for f in flows]
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            output = net(clips)
+        terms = criterion(output, targets, flows)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(terms.total).backward()
+        if recipe.optim.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), recipe.optim.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        values = {'loss': terms.total.item(), 'conf': terms.conf.item(),
+                  'reg': terms.reg.item(), 'flow': terms.flow.item()}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise FloatingPointError(f'step {step}: the loss is not finite ({values}); lower '
+                                     'optim.lr or check the data')
+        for key, value in values.items():
+            sums[key] = sums.get(key, 0.0) + value
+        done = step + 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f'{values["loss"]:.3f}')
+        if done % cfg.log_every == 0 or done == cfg.iterations:
+            count = (done - 1) % cfg.log_every + 1
+            mean = {k: v / count for k, v in sums.items()}
+            mean['lr'] = optimizer.param_groups[0]['lr']
+            logger.write(done, mean)
+            if process.main:
+                LOG.info('step %d/%d loss %.4f (conf %.4f reg %.4f flow %.4f) lr %.2e, %.1f s',
+                         done, cfg.iterations, mean['loss'], mean['conf'], mean['reg'],
+                         mean['flow'], mean['lr'], time.monotonic() - began)
+            sums = {}
+        if process.main and (done % cfg.checkpoint_every == 0 or done == end):
+            save_state(out / 'last.pt', model, optimizer, done, recipe)
+    if bar is not None:
+        bar.close()
+    logger.close()
+    path = out / 'model.pt'
+    if process.main and end == cfg.iterations:
+        save_checkpoint(path, model, recipe.detector, iterations=cfg.iterations,
+                        recipe=recipe.to_dict(), seconds=round(time.monotonic() - began, 1))
+    if process.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return path
+
+
+def model_reason(model: STALDetector) -> str:
+    """Why a model needs more than one clip per training batch."""
+    return (f'its smallest feature map is 1x1 at input size {model.input_size} and batch '
+            'norm needs more than one value per channel in training')
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (``stal-train``)."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--config', help='recipe YAML (sections detector, train, optim, '
+                        'augment, data); default: the built-in CPU recipe')
+    parser.add_argument('--out', required=True, help='output folder (checkpoints, logs)')
+    parser.add_argument('--resume', help='a last.pt written by an interrupted run')
+    parser.add_argument('--set', nargs='*', default=[], metavar='SECTION.KEY=VALUE',
+                        help='override recipe values, e.g. train.iterations=100')
+    parser.add_argument('--stop-after', type=int, help='stop after this many steps (resumable)')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    try:
+        recipe = load_recipe(args.config, args.set)
+        path = train(recipe, args.out, args.resume, progress=not args.no_progress,
+                     stop_after=args.stop_after)
+    except (ConfigError, ValueError) as exc:
+        LOG.error('%s', exc)
+        return 2
+    LOG.info('wrote %s', path)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,176 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""Training clips, augmentation, the training command (loss, checkpoint, resume) and evaluation."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from stal_ros.config import AugmentConfig, ConfigError
+from stal_ros.data.clips import ClipDataset, collate, mirror_map
+from stal_ros.data.motion import CLASS_NAMES, make_split, MotionConfig
+from stal_ros.evaluate import main as evaluate_main
+from stal_ros.net.checkpoint import load_checkpoint
+from stal_ros.net.detector import build_detector
+from stal_ros.train import load_recipe, load_state, train
+
+SMALL = MotionConfig(height=64, width=64, num_frames=12)
+TINY_RUN = ['detector.input_size=64', 'detector.backbone.width=0.25',
+            'detector.flow.input_size=[64, 64]', 'train.batch_size=4', 'train.workers=0',
+            'train.log_every=2', 'train.checkpoint_every=3', 'data.train_videos=4',
+            'data.motion.height=64', 'data.motion.width=64', 'data.motion.num_frames=12',
+            'optim.warmup_iterations=0']
+
+
+@pytest.fixture(scope='module')
+def videos():
+    return make_split('train', 3, SMALL)
+
+
+def test_clips_hold_the_target_frame_boxes_and_the_flows(videos):
+    data = ClipDataset(videos, class_names=CLASS_NAMES, num_frames=3, target_index=2,
+                       input_size=32, augment=None)
+    assert len(data) == 3 * (12 - 2)
+    for i in range(len(data)):
+        v, t = data.index[i]
+        sample = data[i]
+        assert sample.clip.shape == (3, 3, 32, 32) and sample.flows.shape == (2, 2, 32, 32)
+        expected = [(tube.label, tube.boxes[list(tube.frames).index(t)])
+                    for tube in videos[v].tubes if t in tube.frames]
+        assert sorted(sample.labels.tolist()) == sorted(k for k, _ in expected)
+        for k, box in expected:
+            got = sample.boxes[sample.labels.tolist().index(k)].numpy()
+            np.testing.assert_allclose(got, box / 64, atol=1e-6)
+        # Flows rescaled with the grid: 64 -> 32 halves the vectors.
+        flow = videos[v].flows[t - 1]
+        assert abs(sample.flows[1][0].mean().item() - flow[..., 0].mean() / 2) < 0.05
+    clips, targets, flows = collate([data[0], data[1]])
+    assert clips.shape == (2, 3, 3, 32, 32) and len(targets) == 2 and len(flows) == 2
+
+
+def test_mirror_swaps_directions_and_flips_the_flow_x_sign(videos):
+    names = ('walk_right', 'walk_left', 'run_right', 'jump')
+    assert mirror_map(names).tolist() == [1, 0, -1, 3]
+    plain = ClipDataset(videos, class_names=CLASS_NAMES, num_frames=3, target_index=2,
+                        input_size=64, augment=None)
+    mirror_only = AugmentConfig(photometric=0.0, crop_min_scale=1.0, mirror=True,
+                                channel_swap=False)
+    mirrored = ClipDataset(videos, class_names=CLASS_NAMES, num_frames=3, target_index=2,
+                           input_size=64, augment=mirror_only)
+    flips = 0
+    for i in range(len(plain)):
+        a, b = plain[i], mirrored[i]
+        if torch.equal(a.clip, b.clip):
+            continue
+        flips += 1
+        torch.testing.assert_close(b.clip, a.clip.flip(-1))
+        torch.testing.assert_close(b.flows[:, 0], -a.flows[:, 0].flip(-1))
+        torch.testing.assert_close(b.flows[:, 1], a.flows[:, 1].flip(-1))
+        torch.testing.assert_close(b.boxes[:, 0], 1 - a.boxes[:, 2])
+        swap = mirror_map(CLASS_NAMES)
+        assert b.labels.tolist() == swap[a.labels.numpy()].tolist()
+    assert flips > 0
+
+
+def test_augmentation_is_reproducible_and_keeps_boxes_inside(videos):
+    data = ClipDataset(videos, class_names=CLASS_NAMES, num_frames=3, target_index=2,
+                       input_size=48, augment=AugmentConfig(), seed=3)
+    a, b = data[5], data[5]
+    assert torch.equal(a.clip, b.clip) and torch.equal(a.boxes, b.boxes)
+    data.set_epoch(1)
+    assert not torch.equal(data[5].clip, a.clip)
+    boxes = 0
+    for i in range(len(data)):
+        s = data[i]
+        assert ((s.boxes >= 0) & (s.boxes <= 1)).all() and s.clip.min() >= 0
+        assert (s.boxes[:, 2] >= s.boxes[:, 0]).all() and (s.boxes[:, 3] >= s.boxes[:, 1]).all()
+        boxes += len(s.boxes)
+    assert boxes > 0
+
+
+def test_a_few_steps_lower_the_loss_and_write_a_checkpoint_that_rebuilds(tmp_path):
+    recipe = load_recipe(None, TINY_RUN + ['train.iterations=6', 'optim.lr=0.003'])
+    path = train(recipe, tmp_path / 'run', progress=False)
+    log = [json.loads(line) for line in (tmp_path / 'run' / 'log.jsonl').read_text().splitlines()]
+    assert [r['step'] for r in log] == [2, 4, 6]
+    assert log[-1]['loss'] < log[0]['loss']
+    loaded = load_checkpoint(path)                   # torch.load(weights_only=True) inside
+    assert loaded.config == recipe.detector and loaded.meta['iterations'] == 6
+    detector = build_detector(checkpoint=path)       # rebuilt from its own config
+    assert detector.config.input_size == 64 and detector.class_names == CLASS_NAMES
+    assert load_recipe(tmp_path / 'run' / 'recipe.yaml') == recipe
+
+
+def test_resume_continues_at_the_same_step_with_the_same_state(tmp_path):
+    recipe = load_recipe(None, TINY_RUN + ['train.iterations=6', 'optim.lr=0.003'])
+    train(recipe, tmp_path / 'full', progress=False)
+    full = load_state(tmp_path / 'full' / 'last.pt')
+    stopped = tmp_path / 'stopped'
+    train(recipe, stopped, progress=False, stop_after=3)
+    assert load_state(stopped / 'last.pt')['step'] == 3 and not (stopped / 'model.pt').exists()
+    train(recipe, stopped, resume=stopped / 'last.pt', progress=False)
+    end = load_state(stopped / 'last.pt')
+    assert end['step'] == 6
+    for key, value in full['model'].items():
+        torch.testing.assert_close(end['model'][key], value, msg=key)
+    for a, b in zip(full['optimizer']['state'].values(), end['optimizer']['state'].values()):
+        for key in a:
+            torch.testing.assert_close(b[key], a[key])
+    other = load_recipe(None, TINY_RUN + ['train.iterations=7'])
+    with pytest.raises(ValueError, match='another recipe'):
+        train(other, tmp_path / 'x', resume=stopped / 'last.pt', progress=False)
+
+
+def test_bad_recipes_fail_at_start_up_naming_the_parameter(tmp_path):
+    with pytest.raises(ConfigError, match='train.iterations = 0: expected a value >= 1'):
+        load_recipe(None, ['train.iterations=0'])
+    with pytest.raises(ConfigError, match=r'detector.class_names'):
+        load_recipe(None, ['detector.class_names=[a, b]'])
+    # The lite backbone at 64 px has a 1x1 map: a batch of one clip cannot train.
+    recipe = load_recipe(None, TINY_RUN + ['train.batch_size=1', 'train.iterations=1'])
+    with pytest.raises(ConfigError, match='train.batch_size = 1: expected at least 2'):
+        train(recipe, tmp_path / 'b1', progress=False)
+
+
+def test_evaluation_report_holds_the_numbers_it_prints(tmp_path, capsys):
+    recipe = load_recipe(None, TINY_RUN + ['train.iterations=2'])
+    path = train(recipe, tmp_path / 'run', progress=False)
+    out = tmp_path / 'eval'
+    assert evaluate_main(['--model', str(path), '--count', '2', '--out', str(out)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / 'report.json').read_text())
+    assert f"frame-mAP@0.5 {report['frame_map']:.4f}" in printed
+    assert f"@0.5 {report['video_map']['0.5']:.4f}" in printed
+    assert len(report['sha256']) == 64 and report['config']['input_size'] == 64
+    assert report['num_videos'] == 2 and report['flow_epe'] is not None
+    assert (out / 'pr_curves.png').stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_two_process_ddp_gives_the_weights_of_one_process(tmp_path):
+    """Two CPU processes under torchrun (gloo) give the weights of one process on the same data.
+
+    Each process takes every second clip of the seeded permutation, so a step sees the same
+    global batch; the loss is normalised by the global positives.  Batch norm statistics are
+    per process (no SyncBatchNorm), so this runs the lite backbone without batch norm.
+    """
+    settings = TINY_RUN + ['train.iterations=3', 'detector.backbone.batch_norm=false',
+                           'optim.lr=0.003']
+    single = train(load_recipe(None, settings), tmp_path / 'one', progress=False)
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
+           '2', '-m', 'stal_ros.train', '--out', str(tmp_path / 'two'), '--no-progress',
+           '--set', *settings]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '2 process(es)' in proc.stderr
+    a = load_checkpoint(single).model
+    b = load_checkpoint(tmp_path / 'two' / 'model.pt').model
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-5, msg=key)
