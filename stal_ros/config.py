@@ -375,10 +375,13 @@ class AugmentConfig(ConfigBase):
 class TrainConfig(ConfigBase):
     """One training run (eq. 8: L = L_conf + L_reg + flow_weight * L_flow)."""
 
-    iterations: int = param(6000, 'Optimiser steps.', ge=1)
+    iterations: int = param(6000, 'Optimiser steps (flow pre-training included).', ge=1)
     batch_size: int = param(16, 'Clips per step (over all processes with DDP).', ge=1)
+    flow_pretrain_iterations: int = param(
+        0, 'First, this many steps train only a learned flow subnet, on the exact flow with the '
+        'multiscale flow loss (the data must carry flow).', ge=0)
     freeze_flow_iterations: int = param(
-        1000, 'A learned flow subnet stays frozen for this many steps, until the detection '
+        1000, 'Then a learned flow subnet stays frozen for this many steps, until the detection '
         'loss is stable (paper §3.4), then trains end to end.', ge=0)
     flow_weight: float = param(1.0, 'w_flow of eq. 8 (used with ground-truth flow).', ge=0.0)
     flow_reduction: str = param(

@@ -325,6 +325,12 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == 'cuda' else None)
     learned_flow = model.motion is not None and model.motion.flow_subnet.learned
+    if cfg.flow_pretrain_iterations and not learned_flow:
+        raise ConfigError(('train', 'flow_pretrain_iterations'), cfg.flow_pretrain_iterations,
+                          'expected 0 for a model without a learned flow subnet')
+    if cfg.flow_pretrain_iterations and process.world > 1:
+        raise ConfigError(('train', 'flow_pretrain_iterations'), cfg.flow_pretrain_iterations,
+                          'expected 0 with several processes (run the pre-training alone)')
     videos = training_videos(recipe)
     dataset = ClipDataset(videos, class_names=recipe.detector.class_names,
                           num_frames=model.num_frames, target_index=model.target_index,
@@ -351,9 +357,10 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
     sums: dict[str, float] = {}
     began = time.monotonic()
     end = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
+    pretrain = cfg.flow_pretrain_iterations if learned_flow else 0
     for step in range(start, end):
         if learned_flow:
-            if step < cfg.freeze_flow_iterations:
+            if pretrain <= step < pretrain + cfg.freeze_flow_iterations:
                 model.freeze_flow()
             else:
                 model.unfreeze_flow()
@@ -363,9 +370,15 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
         clips = clips.to(device, non_blocking=True)
         targets = [(b.to(device), k.to(device)) for b, k in targets]
         flows = None if flows is None else [f.to(device) for f in flows]
-        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            output = net(clips)
-        terms = criterion(output, targets, flows)
+        if step < pretrain:
+            # Flow pre-training: the flow subnet alone, on the exact flow (paper eq. 1).
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                motion = model.motion(clips, (model.input_size,) * 2)
+            terms = criterion.flow_only(motion, flows)
+        else:
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                output = net(clips)
+            terms = criterion(output, targets, flows)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(terms.total).backward()
         if recipe.optim.grad_clip > 0:

@@ -174,3 +174,25 @@ def test_two_process_ddp_gives_the_weights_of_one_process(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_flow_pretraining_trains_only_the_flow_subnet(tmp_path):
+    """A learned flow first trains alone on the exact flow, then the whole detector trains."""
+    settings = TINY_RUN + ['detector.flow.kind=pwc', 'detector.flow.pyramid_channels=[4, 8, 8]',
+                           'detector.flow.estimator_channels=[8]',
+                           'detector.flow.context_channels=[8]',
+                           'detector.flow.context_dilations=[1]', 'train.iterations=2',
+                           'train.flow_pretrain_iterations=2', 'train.log_every=1']
+    recipe = load_recipe(None, settings)
+    path = train(recipe, tmp_path / 'run', progress=False)
+    log = [json.loads(line) for line in (tmp_path / 'run' / 'log.jsonl').read_text().splitlines()]
+    assert all(r['conf'] == 0.0 and r['reg'] == 0.0 and r['flow'] > 0 for r in log)
+    torch.manual_seed(recipe.train.seed)                        # train() seeds the same way
+    fresh = build_detector(recipe.detector).model.state_dict()
+    after = load_checkpoint(path).model
+    moved = {k for k in after if not torch.equal(after[k], fresh[k])}
+    assert moved and all(k.startswith('motion.flow_subnet.') for k in moved), sorted(moved)[:5]
+    with pytest.raises(ConfigError, match='flow_pretrain_iterations = 5: expected 0 for a model '
+                                          'without a learned flow'):
+        train(load_recipe(None, TINY_RUN + ['train.flow_pretrain_iterations=5']),
+              tmp_path / 'x', progress=False)

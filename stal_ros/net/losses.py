@@ -39,6 +39,7 @@ from stal_ros.net.flow_loss import check_flow, multiscale_flow_loss
 
 if TYPE_CHECKING:
     from stal_ros.net.detector import DetectorOutput
+    from stal_ros.net.flow import MotionOutput
 
 
 def match(gt_boxes: Tensor, gt_labels: Tensor, priors: Tensor, threshold: float,
@@ -220,8 +221,26 @@ class DetectionLoss(nn.Module):
 
         """
         reg, conf = self.multibox(output.loc, output.conf, output.priors, targets)
-        flow = reg.new_zeros(())
-        motion = output.motion
+        flow = self._flow(output.motion, gt_flows, output.loc.shape[0], reg.new_zeros(()))
+        total = conf + reg + self.flow_weight * flow
+        return LossTerms(total, conf, reg, flow)
+
+    def flow_only(self, motion: 'MotionOutput', gt_flows: Sequence[Tensor | None]) -> LossTerms:
+        """Compute the flow term alone (flow pre-training): total = flow_weight * L_flow.
+
+        Args:
+            motion: the motion stream's output (its pyramids).
+            gt_flows: T - 1 ground-truth flows (N, 2, H, W), oldest pair first.
+
+        """
+        batch = motion.image.shape[0]
+        zero = motion.image.new_zeros(())
+        flow = self._flow(motion, gt_flows, batch, zero)
+        return LossTerms(self.flow_weight * flow, zero, zero, flow)
+
+    def _flow(self, motion: 'MotionOutput | None', gt_flows: Sequence[Tensor | None] | None,
+              batch: int, zero: Tensor) -> Tensor:
+        flow = zero
         if gt_flows is not None and motion is not None:
             if len(gt_flows) != len(motion.pyramids):
                 raise ValueError(f'DetectionLoss: expected {len(motion.pyramids)} ground-truth '
@@ -229,11 +248,10 @@ class DetectionLoss(nn.Module):
             for p, (pyramid, gt) in enumerate(zip(motion.pyramids, gt_flows)):
                 if gt is not None:
                     check_flow(f'DetectionLoss gt_flows[{p}]', gt)
-                    if gt.shape[0] != output.loc.shape[0]:
+                    if gt.shape[0] != batch:
                         raise ValueError(f'DetectionLoss: expected gt_flows[{p}] with batch '
-                                         f'{output.loc.shape[0]}, got {tuple(gt.shape)}')
+                                         f'{batch}, got {tuple(gt.shape)}')
                 if gt is not None and pyramid:
                     flow = flow + multiscale_flow_loss(pyramid, gt, self.flow_level_weights,
                                                        reduction=self.flow_reduction)
-        total = conf + reg + self.flow_weight * flow
-        return LossTerms(total, conf, reg, flow)
+        return flow
