@@ -37,6 +37,8 @@ setup(
             'stal-show-benchmark = stal_ros.data.cli:show_main',
             'stal-train = stal_ros.train:main',
             'stal-evaluate = stal_ros.evaluate:main',
+            'stal_node = stal_ros.ros.node:main',
+            'stal_image_publisher = stal_ros.ros.image_publisher:main',
         ],
     },
 )

@@ -1,0 +1,305 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""The node's ROS parameters, declared from the typed config with descriptors.
+
+Dotted names come from the config tree: ``tubes.*`` (every ``TubeConfig`` field), the
+detector's runtime settings ``detector.postprocess.*``, ``detector.device``,
+``detector.precision``, ``detector.channels_last`` and the node's own ``NodeConfig``
+(``model``, ``cameras``, ``autostart``, ``qos.*``, ...).  The network itself (backbone, input
+size, classes, ...) is what the checkpoint was trained with and is not a parameter.
+
+Each parameter gets its description, its range (``ge``/``le``; the exclusive bounds ``gt``/``lt``
+are checked by the config) and ``read_only`` where a change needs a restart.  A bad value at
+start-up raises ``ConfigError`` naming parameter, value and expectation; the runtime-safe ones
+(``RUNTIME_PARAMETERS``) are re-validated through the config on every live change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+import pathlib
+import sys
+import typing
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from stal_ros.config import ConfigBase, ConfigError, DetectorConfig, PostprocessConfig, \
+    TubeConfig
+from stal_ros.config_base import param
+from stal_ros.pipeline import RUNTIME_TUBE_FIELDS
+
+RELIABILITIES = ('auto', 'reliable', 'best_effort')
+
+
+@dataclass(frozen=True)
+class QosConfig(ConfigBase):
+    """QoS of the image subscriptions (outputs are reliable)."""
+
+    reliability: str = param(
+        'auto', "'auto' matches the camera publisher's reliability (best effort while no "
+        "publisher is known), or 'reliable' / 'best_effort'.", choices=RELIABILITIES,
+        read_only=True)
+    depth: int = param(
+        5, 'Queue depth of each image subscription (KEEP_LAST). Every frame that arrives '
+        'enters its clip (clips are K consecutive frames); only the model skips stale clips. '
+        'A depth too small for bursts loses frames before they reach the node.', ge=1,
+        le=1000, read_only=True)
+
+
+@dataclass(frozen=True)
+class OutputConfig(ConfigBase):
+    """What the node publishes."""
+
+    max_history: int = param(
+        30, 'Per-tube history (frames) in each ActionTubeArray for active tubes; a finished '
+        'tube is sent once with its whole history (up to tubes.max_history).', ge=1,
+        read_only=True)
+    trail: int = param(12, 'Box centres joined into a trail on image_annotated (0: none).',
+                       ge=0, le=1000)
+    diagnostics_period: float = param(1.0, 'Seconds between /diagnostics messages.',
+                                      gt=0.0, le=60.0, read_only=True)
+
+
+@dataclass(frozen=True)
+class NodeConfig(ConfigBase):
+    """The node's own settings (besides the detector's and the tubes')."""
+
+    model: str = param(
+        'lite_dis', 'Checkpoint: a path (absolute or relative to the working directory) or '
+        "the name of a model in the package's models/ folder ('lite_dis' -> "
+        'models/lite_dis.pt).', read_only=True)
+    cameras: tuple[str, ...] = param(
+        (), 'Camera names: [front, rear] subscribes front/image and publishes '
+        'front/detections, front/tubes, ...; empty: one camera on image, detections, ....',
+        read_only=True)
+    autostart: bool = param(True, 'Configure (load the model) and activate at start-up; '
+                            'false leaves the lifecycle node unconfigured.', read_only=True)
+    compressed: bool = param(
+        False, 'Subscribe sensor_msgs/CompressedImage on image/compressed (also chosen when '
+        'the resolved image topic ends in /compressed).', read_only=True)
+    processing_rate: float = param(
+        0.0, 'Most frames per second processed per camera (0: every frame the model keeps '
+        'up with; newer frames always replace waiting ones).', ge=0.0)
+    cpu_threads: int = param(
+        0, 'Threads torch may use on the CPU (0: its default, one per core). On a robot whose '
+        'cores are busy, 1-2 avoids threads spinning against each other.', ge=0,
+        read_only=True)
+    qos: QosConfig = param(default_factory=QosConfig)
+    output: OutputConfig = param(default_factory=OutputConfig)
+
+    def check(self) -> None:
+        """Camera names are unique, non-empty ROS names."""
+        if len(set(self.cameras)) != len(self.cameras):
+            self.fail('cameras', 'expected unique names')
+        for name in self.cameras:
+            if not name or not all(c.isalnum() or c in '_/' for c in name) or \
+                    name[0].isdigit() or name.startswith('/') or name.endswith('/'):
+                self.fail('cameras', f'expected relative ROS names (letters, digits, _ and /), '
+                          f'got {name!r}')
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything read from the parameters at start-up."""
+
+    node: NodeConfig
+    tubes: TubeConfig
+    detector: dict[str, Any]   # the detector's runtime fields (nested: postprocess, device...)
+
+    def detector_config(self, trained: DetectorConfig) -> DetectorConfig:
+        """Return the checkpoint's config with this node's runtime settings."""
+        return dataclasses.replace(
+            trained, postprocess=PostprocessConfig.from_dict(self.detector['postprocess'],
+                                                             'detector.postprocess'),
+            device=self.detector['device'], precision=self.detector['precision'],
+            channels_last=self.detector['channels_last'])
+
+
+DETECTOR_FIELDS = ('device', 'precision', 'channels_last')
+RUNTIME_PARAMETERS = tuple(f'detector.postprocess.{f.name}'
+                           for f in dataclasses.fields(PostprocessConfig)) + \
+    tuple(f'tubes.{name}' for name in RUNTIME_TUBE_FIELDS) + \
+    ('output.trail', 'processing_rate')
+
+_TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER,
+          float: Parameter.Type.DOUBLE, str: Parameter.Type.STRING}
+_ARRAYS = {bool: Parameter.Type.BOOL_ARRAY, int: Parameter.Type.INTEGER_ARRAY,
+           float: Parameter.Type.DOUBLE_ARRAY, str: Parameter.Type.STRING_ARRAY}
+_INT64 = 2 ** 63 - 1
+
+
+def _ros_type(annotation: Any) -> Parameter.Type:
+    if typing.get_origin(annotation) is tuple:
+        return _ARRAYS[typing.get_args(annotation)[0]]
+    return _TYPES[annotation]
+
+
+def descriptor(name: str, meta: dict[str, Any], ros_type: Parameter.Type,
+               read_only: bool) -> ParameterDescriptor:
+    """Return the ``ParameterDescriptor`` of one config leaf: description, range, read-only."""
+    text = meta['description']
+    if meta.get('choices'):
+        text += f' One of {list(meta["choices"])}.'
+    desc = ParameterDescriptor(name=name, type=ros_type.value, description=text,
+                               read_only=read_only)
+    low = next((meta[k] for k in ('ge', 'gt') if meta.get(k) is not None), None)
+    high = next((meta[k] for k in ('le', 'lt') if meta.get(k) is not None), None)
+    if low is None and high is None:
+        return desc
+    if ros_type in (Parameter.Type.DOUBLE, Parameter.Type.DOUBLE_ARRAY):
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=float(-sys.float_info.max if low is None else low),
+            to_value=float(sys.float_info.max if high is None else high), step=0.0)]
+    elif ros_type in (Parameter.Type.INTEGER, Parameter.Type.INTEGER_ARRAY):
+        desc.integer_range = [IntegerRange(from_value=int(-_INT64 if low is None else low),
+                                           to_value=int(_INT64 if high is None else high),
+                                           step=0)]
+    return desc
+
+
+def _declare(node: Node, name: str, meta: dict[str, Any], annotation: Any,
+             read_only: bool) -> Any:
+    ros_type = _ros_type(annotation)
+    desc = descriptor(name, meta, ros_type, read_only)
+    default = meta['default']
+    try:
+        if isinstance(default, tuple) and not default:
+            value = node.declare_parameter(name, ros_type, desc).value   # None when not set
+            return () if value is None else tuple(value)
+        value = node.declare_parameter(name, list(default) if isinstance(default, tuple)
+                                       else default, desc).value
+    except InvalidParameterValueException:
+        raise ConfigError(tuple(name.split('.')), _override(node, name),
+                          f'expected {_range_text(meta)}') from None
+    except InvalidParameterTypeException:
+        raise ConfigError(tuple(name.split('.')), _override(node, name),
+                          f'expected a parameter of type {ros_type.name.lower()}') from None
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _override(node: Node, name: str) -> Any:
+    """Return the value given for ``name`` on the command line or in a parameter file."""
+    # rclpy's exceptions do not keep the rejected value; the overrides it came from do.
+    given = getattr(node, '_parameter_overrides', {}).get(name)
+    return None if given is None else given.value
+
+
+def _range_text(meta: dict[str, Any]) -> str:
+    parts = [f'{sign} {meta[k]}' for k, sign in (('ge', '>='), ('gt', '>'), ('le', '<='),
+                                                 ('lt', '<')) if meta.get(k) is not None]
+    return 'a value ' + ' and '.join(parts) if parts else 'a valid value'
+
+
+def _declare_section(node: Node, cls: type[ConfigBase], prefix: str,
+                     runtime: tuple[str, ...], only: tuple[str, ...] | None = None
+                     ) -> dict[str, Any]:
+    """Declare the leaves of ``cls`` under ``prefix``; return ``{dotted name: value}``."""
+    described = cls.describe(prefix)
+    values = {}
+    for name, _field, annotation in cls.leaves(prefix):
+        if only is not None and not any(name == o or name.startswith(o + '.') for o in only):
+            continue
+        meta = described[name]
+        read_only = name not in runtime
+        values[name] = _declare(node, name, meta, annotation, read_only)
+    return values
+
+
+def nest(flat: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``{'a.b.c': v}`` below ``prefix`` ('a') -> ``{'b': {'c': v}}``."""
+    out: dict[str, Any] = {}
+    for name, value in flat.items():
+        parts = name[len(prefix) + 1:].split('.') if prefix else name.split('.')
+        here = out
+        for part in parts[:-1]:
+            here = here.setdefault(part, {})
+        here[parts[-1]] = value
+    return out
+
+
+def declare_settings(node: Node) -> Settings:
+    """Declare every parameter on ``node`` and read them into validated ``Settings``.
+
+    Raises:
+        ConfigError: a value of the wrong type, out of range or failing the config's rules.
+    """
+    detector_flat = _declare_section(
+        node, DetectorConfig, 'detector', RUNTIME_PARAMETERS,
+        only=('detector.postprocess',) + tuple(f'detector.{f}' for f in DETECTOR_FIELDS))
+    tubes_flat = _declare_section(node, TubeConfig, 'tubes', RUNTIME_PARAMETERS)
+    node_flat = _declare_section(node, NodeConfig, '', RUNTIME_PARAMETERS)
+    detector = nest(detector_flat, 'detector')
+    # Validate the runtime fields with the config's own rules (fp16 needs CUDA, ...).
+    PostprocessConfig.from_dict(detector['postprocess'], 'detector.postprocess')
+    DetectorConfig.from_dict({k: detector[k] for k in DETECTOR_FIELDS}, 'detector')
+    return Settings(node=NodeConfig.from_dict(nest(node_flat, ''), ''),
+                    tubes=TubeConfig.from_dict(nest(tubes_flat, 'tubes'), 'tubes'),
+                    detector=detector)
+
+
+def updated(settings: Settings, changes: dict[str, Any]) -> Settings:
+    """Return ``settings`` with the given runtime parameters changed, validated.
+
+    Raises:
+        ConfigError: a parameter that cannot change at runtime or an invalid value.
+    """
+    for name in changes:
+        if name not in RUNTIME_PARAMETERS:
+            raise ConfigError(tuple(name.split('.')), changes[name],
+                              'cannot change while running (read-only: restart the node)')
+    tubes = settings.tubes.flatten('tubes')
+    post = {f'detector.postprocess.{k}': v
+            for k, v in settings.detector['postprocess'].items()}
+    node = settings.node.flatten('')
+    for name, value in changes.items():
+        for flat in (tubes, post, node):
+            if name in flat:
+                flat[name] = tuple(value) if isinstance(value, list) else value
+    detector = dict(settings.detector, postprocess=nest(post, 'detector.postprocess'))
+    PostprocessConfig.from_dict(detector['postprocess'], 'detector.postprocess')
+    return Settings(node=NodeConfig.from_dict(nest(node, ''), ''),
+                    tubes=TubeConfig.from_dict(nest(tubes, 'tubes'), 'tubes'),
+                    detector=detector)
+
+
+def resolve_model(model: str) -> pathlib.Path:
+    """Find the checkpoint named by the ``model`` parameter.
+
+    A value with a '/' or ending in '.pt' is a path; otherwise a name looked up as
+    ``models/<name>.pt`` in the source checkout this module runs from, then in the package's
+    share folder (a colcon install).
+
+    Raises:
+        ConfigError: naming the parameter, the value and every path looked at.
+    """
+    if '/' in model or model.endswith('.pt'):
+        path = pathlib.Path(model).expanduser()
+        if path.is_file():
+            return path.resolve()
+        raise ConfigError(('model',), model, f'expected an existing checkpoint file, but '
+                          f'{path.resolve()} does not exist')
+    if not model:
+        raise ConfigError(('model',), model, 'expected a checkpoint path or a model name')
+    places = [pathlib.Path(__file__).resolve().parents[2] / 'models']
+    try:
+        from ament_index_python.packages import (get_package_share_directory,
+                                                 PackageNotFoundError)
+        try:
+            places.append(pathlib.Path(get_package_share_directory('stal_ros')) / 'models')
+        except PackageNotFoundError:
+            pass
+    except ImportError:
+        pass
+    tried = []
+    for place in places:
+        path = place / f'{model}.pt'
+        if path.is_file():
+            return path
+        tried.append(str(path))
+    raise ConfigError(('model',), model, f'expected the name of a model in models/ or a '
+                      f'checkpoint path, but none of {tried} exists')
