@@ -45,7 +45,8 @@ from stal_ros.config import (AugmentConfig, ConfigBase, ConfigError, DetectorCon
                              OptimConfig, param, TrainConfig)
 from stal_ros.data.clips import ClipDataset, collate
 from stal_ros.data.motion import CLASS_NAMES, make_split, MotionConfig
-from stal_ros.net.checkpoint import save_checkpoint
+from stal_ros.net.checkpoint import (check_compatible, load_checkpoint, save_checkpoint)
+from stal_ros.net.checkpoint import load_state as load_weights
 from stal_ros.net.detector import build_model, resolve_device, STALDetector
 from stal_ros.net.losses import DetectionLoss
 
@@ -307,6 +308,10 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
         raise ConfigError(f'train.batch_size = {cfg.batch_size}: expected at least '
                           f'{model.min_train_batch * process.world} ({model.min_train_batch} '
                           f'per process): {model_reason(model)}')
+    if cfg.init_from:
+        trained = load_checkpoint(cfg.init_from)
+        check_compatible(trained.config, recipe.detector, f'train.init_from {cfg.init_from}')
+        load_weights(model, trained.model, f'train.init_from {cfg.init_from}')
     start = 0
     state = None
     if resume is not None:
