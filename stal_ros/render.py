@@ -62,10 +62,13 @@ def render(frame: np.ndarray, tubes: Sequence[Tube], class_names: Sequence[str],
                           colour, thick)
         label = int(tube.label)
         name = class_names[label] if 0 <= label < len(class_names) else str(label)
-        text = f'{tube.tube_id} {name} {float(tube.score):.2f}'
+        # The tube's number (its id without the camera prefix) keeps the label short.
+        number = str(tube.tube_id).rsplit('/', 1)[-1]
+        text = f'{number} {name} {float(tube.score):.2f}'
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = y1 - 2 if y1 - th - base - 2 >= 0 else min(height - 1, y2 + th + 2)
-        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty + base // 2), colour, -1)
-        cv2.putText(out, text, (x1, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
+        tx = max(0, min(x1, out.shape[1] - tw))  # keep the label inside the image
+        cv2.rectangle(out, (tx, ty - th - base), (tx + tw, ty + base // 2), colour, -1)
+        cv2.putText(out, text, (tx, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     (0, 0, 0), 1, cv2.LINE_AA)
     return out

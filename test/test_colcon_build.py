@@ -48,5 +48,5 @@ def test_colcon_build_and_import_from_install_space(repo, tmp_path):
     assert lines[0].startswith(install), lines
     assert lines[1].startswith(install), lines
     assert lines[2] == 'cam0/7 Biking 1'
-    assert os.access(ws / 'install' / 'stal_ros' / 'lib' / 'stal_ros' / 'stal_demo_talker',
+    assert os.access(ws / 'install' / 'stal_ros' / 'lib' / 'stal_ros' / 'stal_image_publisher',
                      os.X_OK)
