@@ -37,21 +37,23 @@ class TubeConfig(ConfigBase):
         '(ROAD uses 0.001 for evaluation; live use wants fewer short tubes).', ge=0.0, le=1.0)
     nms_iou: float = param(0.45, 'IoU of the per-class NMS applied before linking.',
                            gt=0.0, le=1.0)
-    top_k: int = param(10, 'Boxes kept per class and frame after NMS.', ge=1)
+    top_k: int = param(10, 'Boxes kept per class and frame after NMS.', ge=1, read_only=True)
     iou_threshold: float = param(
         0.1, 'A live tube may only take a box whose IoU with its last box is at least this.',
         ge=0.0, le=1.0)
     edge_cost: str = param(
         'score', "Edge score used to pick a tube's box: 'score' (box score), 'scrSim' "
         "(1 - L2 distance of class-score vectors) or 'scrMinusSim' (their sum).",
-        choices=EDGE_COSTS)
+        choices=EDGE_COSTS, read_only=True)
     jump_gap: int = param(
-        3, 'A tube unmatched for more than this many consecutive frames finishes.', ge=0)
+        3, 'A tube unmatched for more than this many consecutive frames finishes.', ge=0,
+        read_only=True)
     score_window: int = param(
-        5, 'Live tubes are ordered by the mean of their last this-many box scores.', ge=1)
+        5, 'Live tubes are ordered by the mean of their last this-many box scores.', ge=1,
+        read_only=True)
     max_history: int = param(
         300, 'Most recent per-frame entries kept per tube (bounds memory and message size).',
-        ge=1)
+        ge=1, read_only=True)
     min_publish_length: int = param(
         1, 'Tubes shorter than this many frames are tracked but not reported as active.', ge=1)
 

@@ -32,9 +32,10 @@ from stal_ros.frames import check_frame, check_stamp, FrameBuffer
 from stal_ros.structures import Clip, Detections, LinkerStep, Tube
 from stal_ros.tubes import OnlineTubeLinker
 
-# Tube settings the linker reads afresh on every update: safe to change while running.  The
-# others size its slot store (top_k, jump_gap, score_window, max_history, edge_cost).
-RUNTIME_TUBE_FIELDS = ('score_threshold', 'nms_iou', 'iou_threshold', 'min_publish_length')
+# Tube settings the linker reads afresh on every update: safe to change while running (the
+# config marks the others read-only: they size the linker's slot store).
+RUNTIME_TUBE_FIELDS = tuple(name for name, field_, _ in TubeConfig.leaves()
+                            if not field_.metadata['read_only'])
 
 
 class DetectorLike(Protocol):
