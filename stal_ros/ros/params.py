@@ -303,3 +303,40 @@ def resolve_model(model: str) -> pathlib.Path:
         tried.append(str(path))
     raise ConfigError(('model',), model, f'expected the name of a model in models/ or a '
                       f'checkpoint path, but none of {tried} exists')
+
+
+def parameter_rows() -> list[tuple[str, Any, bool, str]]:
+    """Every parameter the node declares: (name, default, changeable live, description)."""
+    sections = ((NodeConfig, '', None), (TubeConfig, 'tubes', None),
+                (DetectorConfig, 'detector',
+                 ('detector.postprocess',) + tuple(f'detector.{f}' for f in DETECTOR_FIELDS)))
+    rows = []
+    for cls, prefix, only in sections:
+        described = cls.describe(prefix)
+        for name, _field, _annotation in cls.leaves(prefix):
+            if only is not None and not any(name == o or name.startswith(o + '.')
+                                            for o in only):
+                continue
+            meta = described[name]
+            text = meta['description'] + (f' One of {list(meta["choices"])}.'
+                                          if meta.get('choices') else '')
+            rows.append((name, meta['default'], name in RUNTIME_PARAMETERS, text))
+    return rows
+
+
+def markdown_table() -> str:
+    """Return the README's parameter table, generated from the config (it never drifts)."""
+    def show(value: Any) -> str:
+        if isinstance(value, tuple):
+            return '[' + ', '.join(str(v) for v in value) + ']'
+        return repr(value) if isinstance(value, str) else str(value).lower() \
+            if isinstance(value, bool) else str(value)
+    lines = ['| parameter | default | live | description |', '| --- | --- | --- | --- |']
+    for name, default, live, text in parameter_rows():
+        lines.append(f'| `{name}` | `{show(default)}` | {"yes" if live else "no"} | '
+                     f'{text.replace("|", "/")} |')
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    sys.stdout.write(markdown_table())
