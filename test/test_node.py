@@ -580,3 +580,26 @@ def test_readme_parameter_table_is_the_generated_one(repo):
         'README parameter table is stale: python -m stal_ros.ros.params'
     assert '`tubes.iou_threshold` | `0.1` | yes' in markdown_table()
     assert '`tubes.top_k` | `10` | no' in markdown_table()
+
+
+def test_shipped_parameter_file_is_the_nodes_and_names_only_its_parameters(repo):
+    """config/stal_ros.yaml holds exactly what the node declares: no key is silently ignored."""
+    from stal_ros.ros.params import parameter_file, parameter_rows
+    shipped = (repo / 'config' / 'stal_ros.yaml').read_text()
+    assert shipped == parameter_file(), \
+        'stale config/stal_ros.yaml: python -m stal_ros.ros.params --yaml > config/stal_ros.yaml'
+    import yaml
+
+    def leaves(data, prefix=''):
+        out = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                out.update(leaves(value, f'{prefix}{key}.'))
+            else:
+                out[f'{prefix}{key}'] = value
+        return out
+    given = leaves(yaml.safe_load(shipped)['/**']['ros__parameters'])
+    declared = {name: default for name, default, _, _ in parameter_rows()}
+    assert set(given) == {n for n, d in declared.items() if d != ()}
+    assert 'detector.backbone.kind' not in given and 'detector.postprocess.nms_iou' in given
+    assert all(len(line) <= 99 for line in shipped.splitlines())
