@@ -20,7 +20,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from stal_ros.ros.demo_support import demo_specs
-from stal_ros.ros.launch_spec import share_dir
+from stal_ros.ros.launch_spec import launch_bool, share_dir
 
 ARGUMENTS = (
     ('source', 'demo_out/stream', 'Video file, image folder or /dev/videoN to play.'),
@@ -36,17 +36,10 @@ def _nodes(context, *args, **kwargs):
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     node, publisher = demo_specs(value['source'], rate=float(value['rate']),
                                  model=value['model'], threshold=float(value['threshold']),
-                                 loop=value['loop'].strip().lower() in ('1', 'true', 'yes'),
-                                 namespace='')
-    return [
-        Node(package=node.package, executable=node.executable, name=node.name,
-             namespace=node.namespace, parameters=node.launch_parameters(),
-             remappings=list(node.remappings), additional_env=node.env, output='screen'),
-        Node(package=publisher.node.package, executable=publisher.node.executable,
-             name=publisher.node.name, namespace=publisher.node.namespace,
-             arguments=list(publisher.arguments), additional_env=publisher.node.env,
-             output='screen'),
-    ]
+                                 loop=launch_bool(value['loop']), namespace='')
+    return [Node(**node.launch_node_kwargs(), output='screen'),
+            Node(**publisher.node.launch_node_kwargs(), arguments=list(publisher.arguments),
+                 output='screen')]
 
 
 def generate_launch_description() -> LaunchDescription:

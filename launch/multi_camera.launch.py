@@ -16,7 +16,7 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from stal_ros.ros.launch_spec import share_dir, stal_node_spec
+from stal_ros.ros.launch_spec import launch_bool, share_dir, stal_node_spec
 
 ARGUMENTS = (
     ('cameras', 'front,rear', 'Comma-separated camera names.'),
@@ -33,10 +33,6 @@ ARGUMENTS = (
 )
 
 
-def _true(text: str) -> bool:
-    return text.strip().lower() in ('1', 'true', 'yes', 'on')
-
-
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(',') if part.strip()]
 
@@ -47,11 +43,9 @@ def _node(context, *args, **kwargs):
                           camera_topics=_split(value['camera_topics']),
                           profile=value['profile'], params_files=[value['params_file']],
                           model=value['model'], device=value['device'],
-                          use_sim_time=_true(value['use_sim_time']),
-                          compressed=_true(value['compressed']))
-    return [Node(package=spec.package, executable=spec.executable, name=spec.name,
-                 namespace=spec.namespace, parameters=spec.launch_parameters(),
-                 remappings=list(spec.remappings), additional_env=spec.env, output='screen')]
+                          use_sim_time=launch_bool(value['use_sim_time']),
+                          compressed=launch_bool(value['compressed']))
+    return [Node(**spec.launch_node_kwargs(), output='screen')]
 
 
 def generate_launch_description() -> LaunchDescription:

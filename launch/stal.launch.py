@@ -15,7 +15,7 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from stal_ros.ros.launch_spec import share_dir, stal_node_spec
+from stal_ros.ros.launch_spec import launch_bool, share_dir, stal_node_spec
 
 ARGUMENTS = (
     ('namespace', '', 'Namespace of the node and its topics.'),
@@ -30,20 +30,14 @@ ARGUMENTS = (
 )
 
 
-def _true(text: str) -> bool:
-    return text.strip().lower() in ('1', 'true', 'yes', 'on')
-
-
 def _node(context, *args, **kwargs):
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     spec = stal_node_spec(namespace=value['namespace'], image=value['image'],
                           profile=value['profile'], params_files=[value['params_file']],
                           model=value['model'], device=value['device'],
-                          use_sim_time=_true(value['use_sim_time']),
-                          compressed=_true(value['compressed']))
-    return [Node(package=spec.package, executable=spec.executable, name=spec.name,
-                 namespace=spec.namespace, parameters=spec.launch_parameters(),
-                 remappings=list(spec.remappings), additional_env=spec.env, output='screen')]
+                          use_sim_time=launch_bool(value['use_sim_time']),
+                          compressed=launch_bool(value['compressed']))
+    return [Node(**spec.launch_node_kwargs(), output='screen')]
 
 
 def generate_launch_description() -> LaunchDescription:

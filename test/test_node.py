@@ -460,6 +460,15 @@ def test_launch_spec_describes_the_node_as_the_launch_files_start_it(tmp_path):
     assert 'model:=lite_dis' in cmd and 'detector.device:=cuda:1' in cmd
     assert spec.launch_parameters()[-1] == {'use_sim_time': False, 'model': 'lite_dis',
                                             'detector.device': 'cuda:1'}
+    kwargs = spec.launch_node_kwargs()
+    assert (kwargs['package'], kwargs['executable'], kwargs['namespace']) == \
+        ('stal_ros', 'stal_node', 'robot')
+    assert kwargs['parameters'] == spec.launch_parameters()
+    assert kwargs['additional_env'] == spec.env
+    assert ('image', '/cam/image_raw') in kwargs['remappings']
+    from stal_ros.ros.launch_spec import launch_bool
+    assert [launch_bool(t) for t in ('True', ' on', 'yes', '1', 'false', '0', '')] == \
+        [True, True, True, True, False, False, False]
     profile = spec.env['FASTRTPS_DEFAULT_PROFILES_FILE']
     assert os.path.isfile(profile) and spec.env['FASTDDS_DEFAULT_PROFILES_FILE'] == profile
     multi = stal_node_spec(cameras=['front', 'rear'], camera_topics=['/f/img', ''],

@@ -64,6 +64,12 @@ class NodeSpec:
         return [*self.parameter_files, dict(self.parameters)] if self.parameters \
             else list(self.parameter_files)
 
+    def launch_node_kwargs(self) -> dict[str, Any]:
+        """Return the keyword arguments of ``launch_ros.actions.Node`` starting this process."""
+        return {'package': self.package, 'executable': self.executable, 'name': self.name,
+                'namespace': self.namespace, 'parameters': self.launch_parameters(),
+                'remappings': list(self.remappings), 'additional_env': dict(self.env)}
+
     def command(self, executable: Sequence[str] | None = None) -> list[str]:
         """Return the equivalent command line (``python -m stal_ros.ros.node`` by default)."""
         args = list(executable or [sys.executable, '-m', 'stal_ros.ros.node'])
@@ -81,6 +87,11 @@ class NodeSpec:
     def environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """Return ``base`` (default: this process's environment) with ``env`` added."""
         return {**(os.environ if base is None else base), **self.env}
+
+
+def launch_bool(text: str) -> bool:
+    """Read a boolean launch argument ('1', 'true', 'yes', 'on', any case, are true)."""
+    return text.strip().lower() in ('1', 'true', 'yes', 'on')
 
 
 def _absolute(namespace: str) -> str:
