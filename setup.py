@@ -8,6 +8,8 @@ a GPU training server: ``pip install .`` installs the detector, tubes, metrics a
 command-line tools; the ROS node and message conversions need a ROS 2 environment.
 """
 
+import glob
+
 from setuptools import find_packages, setup
 
 setup(
@@ -17,6 +19,10 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(include=['stal_ros', 'stal_ros.*']),
+    # The .msg definitions the bag tools need where no ROS 2 installs them (stal_ros.bags.types).
+    data_files=[('share/stal_ros/bag_types/stal_ros', sorted(glob.glob('msg/*.msg'))),
+                ('share/stal_ros/bag_types/vision_msgs',
+                 sorted(glob.glob('scripts/env/vision_msgs/msg/*.msg')))],
     install_requires=[
         'numpy>=1.24',
         'opencv-python-headless>=4.8',
@@ -25,7 +31,7 @@ setup(
         'torchvision>=0.16',
     ],
     extras_require={
-        'bags': ['rosbags>=0.10'],
+        'bags': ['rosbags>=0.11'],
         'train': ['tqdm>=4.60', 'matplotlib>=3.5', 'tensorboard>=2.10'],
         'test': ['pytest', 'hypothesis'],
     },
@@ -37,6 +43,8 @@ setup(
             'stal-show-benchmark = stal_ros.data.cli:show_main',
             'stal-train = stal_ros.train:main',
             'stal-evaluate = stal_ros.evaluate:main',
+            'stal-bag = stal_ros.bags.cli:main',
+            'stal-bag-live = stal_ros.ros.bag_live:main',
             'stal_node = stal_ros.ros.node:main',
             'stal_image_publisher = stal_ros.ros.image_publisher:main',
         ],

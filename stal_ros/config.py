@@ -107,6 +107,11 @@ class FlowConfig(ConfigBase):
                                   'context network.', read_only=True)
     dis_preset: str = param('fast', 'OpenCV DIS preset when kind is dis.',
                             choices=DIS_PRESETS, read_only=True)
+    dis_finest_scale: int = param(
+        -1, 'Finest pyramid level DIS estimates (0: input_size, 1: half of it, ...); -1: the '
+        "preset's own (2 for ultrafast and fast, 1 for medium). Small actors need 0: at "
+        '128 x 128 the fast preset, working at 32 x 32, misses half their motion.', ge=-1,
+        le=6, read_only=True)
     estimator_channels: tuple[int, ...] = param(
         (128, 128, 96, 64, 32), "Widths of each PWC-Net flow estimator's 3x3 convs (PWC-Net: "
         '128, 128, 96, 64, 32); with dense estimators they dominate the cost.', ge=1,
@@ -123,6 +128,11 @@ class FlowConfig(ConfigBase):
     cost: str = param(
         'cosine', "Cost volume: 'cosine' (channel-normalised features, trains from scratch) or "
         "'mean' (PWC-Net's mean of raw feature products).", choices=PWC_COSTS, read_only=True)
+    compensate_camera: bool = param(
+        False, "Subtract each flow's median vector (the camera's own translation when the "
+        'background fills most of the view) before the flows are fused into the motion image, '
+        'so that the motion stream sees how actors move relative to the scene, not how the '
+        'robot turns. Not in the paper; off for its models.', read_only=True)
     loss_weights: tuple[float, ...] = param(
         (0.32, 0.08, 0.02, 0.01, 0.005), 'Multiscale flow-loss weights alpha_l, coarsest '
         'estimated level first as in PWC-Net (alpha_6 .. alpha_2); the last weight belongs to '
@@ -400,3 +410,74 @@ class TrainConfig(ConfigBase):
     log_every: int = param(50, 'Log the losses every this many steps.', ge=1)
     checkpoint_every: int = param(500, 'Write a resumable checkpoint every this many steps.',
                                   ge=1)
+
+
+# The node's own settings: ROS-free, so that the bag tools read the same defaults.
+RELIABILITIES = ('auto', 'reliable', 'best_effort')
+
+
+@dataclass(frozen=True)
+class QosConfig(ConfigBase):
+    """QoS of the image subscriptions (outputs are reliable)."""
+
+    reliability: str = param(
+        'auto', "'auto' matches the camera publisher's reliability (best effort while no "
+        "publisher is known), or 'reliable' / 'best_effort'.", choices=RELIABILITIES,
+        read_only=True)
+    depth: int = param(
+        5, 'Queue depth of each image subscription (KEEP_LAST). Every frame that arrives '
+        'enters its clip (clips are K consecutive frames); only the model skips stale clips. '
+        'A depth too small for bursts loses frames before they reach the node.', ge=1,
+        le=1000, read_only=True)
+
+
+@dataclass(frozen=True)
+class OutputConfig(ConfigBase):
+    """What the node publishes."""
+
+    max_history: int = param(
+        30, 'Per-tube history (frames) in each ActionTubeArray for active tubes; a finished '
+        'tube is sent once with its whole history (up to tubes.max_history).', ge=1,
+        read_only=True)
+    trail: int = param(12, 'Box centres joined into a trail on image_annotated (0: none).',
+                       ge=0, le=1000)
+    diagnostics_period: float = param(1.0, 'Seconds between /diagnostics messages.',
+                                      gt=0.0, le=60.0, read_only=True)
+
+
+@dataclass(frozen=True)
+class NodeConfig(ConfigBase):
+    """The node's own settings (besides the detector's and the tubes')."""
+
+    model: str = param(
+        'lite_dis', 'Checkpoint: a path (absolute or relative to the working directory) or '
+        "the name of a model in the package's models/ folder ('lite_dis' -> "
+        'models/lite_dis.pt).', read_only=True)
+    cameras: tuple[str, ...] = param(
+        (), 'Camera names: [front, rear] subscribes front/image and publishes '
+        'front/detections, front/tubes, ...; empty: one camera on image, detections, ....',
+        read_only=True)
+    autostart: bool = param(True, 'Configure (load the model) and activate at start-up; '
+                            'false leaves the lifecycle node unconfigured.', read_only=True)
+    compressed: bool = param(
+        False, 'Subscribe sensor_msgs/CompressedImage on image/compressed (also chosen when '
+        'the resolved image topic ends in /compressed).', read_only=True)
+    processing_rate: float = param(
+        0.0, 'Most frames per second processed per camera (0: every frame the model keeps '
+        'up with; newer frames always replace waiting ones).', ge=0.0)
+    cpu_threads: int = param(
+        0, 'Threads torch may use on the CPU (0: its default, one per core). On a robot whose '
+        'cores are busy, 1-2 avoids threads spinning against each other.', ge=0,
+        read_only=True)
+    qos: QosConfig = param(default_factory=QosConfig)
+    output: OutputConfig = param(default_factory=OutputConfig)
+
+    def check(self) -> None:
+        """Camera names are unique, non-empty ROS names."""
+        if len(set(self.cameras)) != len(self.cameras):
+            self.fail('cameras', 'expected unique names')
+        for name in self.cameras:
+            if not name or not all(c.isalnum() or c in '_/' for c in name) or \
+                    name[0].isdigit() or name.startswith('/') or name.endswith('/'):
+                self.fail('cameras', f'expected relative ROS names (letters, digits, _ and /), '
+                          f'got {name!r}')

@@ -196,14 +196,63 @@ def summary(numbers: dict[str, Any]) -> dict[str, Any]:
         'seconds_per_frame': numbers['seconds_per_frame']}
 
 
+def print_report(numbers: dict[str, Any], stream: Any = None) -> dict[str, Any]:
+    """Print the per-class tables and the summary line; return ``summary(numbers)``."""
+    stream = sys.stdout if stream is None else stream
+    stream.write(numbers['frame'].format_table() + '\n\n')
+    stream.write(numbers['video'].format_table() + '\n\n')
+    report = summary(numbers)
+    epe = report['flow_epe']
+    seconds = report.get('seconds_per_frame')
+    stream.write(f"frame-mAP@{report['frame_iou']:g} {report['frame_map']:.4f}; video-mAP "
+                 + ', '.join(f'@{k} {v:.4f}' for k, v in report['video_map'].items())
+                 + (f'; flow EPE {epe:.3f} px' if epe is not None else '')
+                 + (f'; {seconds * 1000:.1f} ms per frame' if seconds is not None else '')
+                 + '\n')
+    return report
+
+
+def write_report(out: str | os.PathLike, numbers: dict[str, Any], report: dict[str, Any],
+                 extra: dict[str, Any]) -> Path:
+    """Write ``report.json`` (``report`` updated with ``extra``) and ``pr_curves.png``.
+
+    Both files are written under temporary names and renamed, so an interrupted run leaves
+    either the old files or the new ones.  Returns the report's path.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    body = dict(report)
+    body.update(extra)
+    path = out / 'report.json'
+    tmp = out / '.report.json.tmp'
+    tmp.write_text(json.dumps(body, indent=1))
+    os.replace(tmp, path)
+    plot_tmp = out / '.pr_curves.tmp.png'
+    _plot({f"frame-AP@{report['frame_iou']:g}": numbers['frame'],
+           'video-AP@0.5': numbers['video'].result(0.5)}, plot_tmp)
+    os.replace(plot_tmp, out / 'pr_curves.png')
+    LOG.info('wrote %s and %s', path, out / 'pr_curves.png')
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (``stal-evaluate``)."""
     from stal_ros.data.motion import ground_truth, make_split
+    from stal_ros.data.public import KINDS, open_dataset
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--model', required=True, help='checkpoint (.pt) to evaluate')
+    parser.add_argument('--dataset', default='motion', choices=('motion', *KINDS),
+                        help='motion: the motion benchmark (default); ucf24: UCF101-24, '
+                        'jhmdb: JHMDB-21, read from --root')
+    parser.add_argument('--root', help='folder of the public data set (its ACT annotation '
+                        'file and Frames/ or rgb-images/); with --dataset ucf24 or jhmdb')
     parser.add_argument('--split', default='test', choices=('train', 'val', 'test'),
-                        help='benchmark split generated from its seeds (default test)')
-    parser.add_argument('--count', type=int, default=100, help='videos of the split')
+                        help='split (default test); the public data sets have train and test')
+    parser.add_argument('--split-index', type=int, default=0,
+                        help='public data set split: 0 for UCF101-24, 0, 1 or 2 for JHMDB-21')
+    parser.add_argument('--count', type=int,
+                        help='videos of the split (default: 100 generated motion videos, all '
+                        'videos of a folder or a public data set)')
     parser.add_argument('--data', help='read the split from a stal-make-benchmark folder')
     parser.add_argument('--out', help='folder for report.json and the PR plots')
     parser.add_argument('--iou', type=float, default=0.5, help='frame-AP IoU threshold')
@@ -211,37 +260,59 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="trim tubes (ROAD's Viterbi + minimum length) before video-AP")
     parser.add_argument('--device', help="override the model's device ('cpu', 'cuda')")
     args = parser.parse_args(argv)
+    if args.count is not None and args.count < 1:
+        parser.error(f'--count {args.count}: expected at least 1 video')
+    public = None
+    if args.dataset != 'motion':
+        kind = KINDS[args.dataset]
+        if not args.root:
+            parser.error(f'--dataset {args.dataset}: expected --root, the {kind.title} folder')
+        if args.data:
+            parser.error(f'--data: not used with --dataset {args.dataset} (give --root)')
+        if args.split not in ('train', 'test'):
+            parser.error(f'--split {args.split}: expected train or test for {kind.title}')
+        if not 0 <= args.split_index < kind.num_splits:
+            parser.error(f'--split-index {args.split_index}: expected 0 .. '
+                         f'{kind.num_splits - 1} ({kind.title} has {kind.num_splits} '
+                         f'split{"s" if kind.num_splits > 1 else ""})')
+        try:
+            public = open_dataset(args.dataset, args.root, args.split, args.split_index)
+        except (OSError, ValueError) as exc:
+            parser.error(f'--dataset {args.dataset} --root {args.root}: {exc}')
+        if args.count is not None:
+            public = public.head(args.count)
+    elif args.root or args.split_index:
+        parser.error('--root and --split-index: expected with --dataset ucf24 or jhmdb only')
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
     detector = build_detector(checkpoint=args.model, device=args.device)
-    if args.data:
-        from stal_ros.data.io import read_split
-        videos = read_split(args.data)
+    if public is not None:
+        if tuple(detector.class_names) != public.class_names:
+            parser.error(f'--model {args.model}: its classes {list(detector.class_names)} are '
+                         f'not the {public.kind.title} classes {list(public.class_names)}')
+        videos = list(public.videos)
+        gt = public.ground_truth()
+        split = f'{args.dataset} {args.split} {args.split_index} ({args.root})'
     else:
-        from stal_ros.data.motion import MotionConfig
-        side = detector.config.input_size
-        config = MotionConfig(height=side, width=side)
-        videos = make_split(args.split, args.count, config)
-    gt = ground_truth(videos)
+        if args.data:
+            from stal_ros.data.io import read_split
+            videos = read_split(args.data)
+            if args.count is not None:
+                videos = videos[:args.count]
+        else:
+            from stal_ros.data.motion import MotionConfig
+            side = detector.config.input_size
+            config = MotionConfig(height=side, width=side)
+            videos = make_split(args.split, 100 if args.count is None else args.count, config)
+        gt = ground_truth(videos)
+        split = args.data or args.split
     numbers = evaluate(detector, videos, gt, tubes=TubeConfig(),
                        trim=TrimConfig() if args.trim else None, iou=args.iou)
-    sys.stdout.write(numbers['frame'].format_table() + '\n\n')
-    sys.stdout.write(numbers['video'].format_table() + '\n\n')
-    report = summary(numbers)
-    epe = report['flow_epe']
-    sys.stdout.write(f"frame-mAP@{args.iou:g} {report['frame_map']:.4f}; video-mAP "
-                     + ', '.join(f'@{k} {v:.4f}' for k, v in report['video_map'].items())
-                     + (f'; flow EPE {epe:.3f} px' if epe is not None else '')
-                     + f"; {report['seconds_per_frame'] * 1000:.1f} ms per frame\n")
+    report = print_report(numbers)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        report.update({'model': str(args.model), 'sha256': sha256(args.model),
-                       'config': detector.config.to_dict(), 'split': args.data or args.split,
-                       'count': len(videos), 'trim': args.trim})
-        (out / 'report.json').write_text(json.dumps(report, indent=1))
-        _plot({f'frame-AP@{args.iou:g}': numbers['frame'],
-               'video-AP@0.5': numbers['video'].result(0.5)}, out / 'pr_curves.png')
-        LOG.info('wrote %s and %s', out / 'report.json', out / 'pr_curves.png')
+        write_report(args.out, numbers, report, {
+            'model': str(args.model), 'sha256': sha256(args.model),
+            'config': detector.config.to_dict(), 'split': split, 'dataset': args.dataset,
+            'count': len(videos), 'trim': args.trim})
     return 0
 
 

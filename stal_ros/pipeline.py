@@ -283,6 +283,17 @@ class Pipeline:
         return results
 
 
+def published_tubes(result: CameraResult, max_history: int) -> tuple[list[Tube], list[Tube]]:
+    """Return what the node publishes of ``result``'s tubes: ``(active, for_the_message)``.
+
+    ``active`` are the live tubes (their boxes at this frame make the ``Detection2DArray``);
+    ``for_the_message`` are the live tubes cut to their last ``max_history`` frames followed
+    by the tubes that finished at this frame, whole (the ``ActionTubeArray``).
+    """
+    active = result.tubes.active
+    return active, [tube_tail(t, max_history) for t in active] + result.tubes.finished
+
+
 def tube_tail(tube: Tube, max_frames: int) -> Tube:
     """Return ``tube`` with only its last ``max_frames`` history entries (bounded messages)."""
     if len(tube.stamps_ns) <= max_frames:

@@ -45,7 +45,8 @@ from stal_ros.config import (AugmentConfig, ConfigBase, ConfigError, DetectorCon
                              OptimConfig, param, TrainConfig)
 from stal_ros.data.clips import ClipDataset, collate
 from stal_ros.data.motion import CLASS_NAMES, make_split, MotionConfig
-from stal_ros.net.checkpoint import (check_compatible, load_checkpoint, save_checkpoint)
+from stal_ros.data.public import KINDS, open_dataset
+from stal_ros.net.checkpoint import load_checkpoint, save_checkpoint
 from stal_ros.net.checkpoint import load_state as load_weights
 from stal_ros.net.detector import build_model, resolve_device, STALDetector
 from stal_ros.net.losses import DetectionLoss
@@ -59,12 +60,37 @@ STATE_VERSION = 1
 class DataConfig(ConfigBase):
     """Where the training clips come from."""
 
+    dataset: str = param(
+        'motion', "The training data: 'motion' (the motion benchmark, generated or read from "
+        "directory), 'ucf24' (UCF101-24) or 'jhmdb' (JHMDB-21) read from root.",
+        choices=('motion', 'ucf24', 'jhmdb'))
     directory: str = param(
         '', 'A split written by stal-make-benchmark to read; empty: generate the motion '
         'benchmark in memory from the train seeds.')
     train_videos: int = param(400, 'Videos generated for training (when directory is empty).',
                               ge=1)
     motion: MotionConfig = param(default_factory=MotionConfig)
+    root: str = param(
+        '', 'Folder of the public data set (ucf24, jhmdb): its ACT annotation file '
+        '(UCF101v2-GT.pkl, JHMDB-GT.pkl) and Frames/ (or rgb-images/).')
+    split_index: int = param(
+        0, 'Train split of the public data set: 0 for UCF101-24, 0, 1 or 2 for JHMDB-21.',
+        ge=0, le=2)
+
+    def check(self) -> None:
+        """Check that a public data set has a root and a split it has."""
+        if self.dataset == 'motion':
+            return
+        kind = KINDS[self.dataset]
+        if not self.root:
+            self.fail('root', f'expected the {kind.title} folder with dataset = '
+                      f'{self.dataset!r}')
+        if self.directory:
+            self.fail('directory', f"expected '' with dataset = {self.dataset!r} (the videos "
+                      'come from root)')
+        if self.split_index >= kind.num_splits:
+            self.fail('split_index', f'expected 0 .. {kind.num_splits - 1} ({kind.title} has '
+                      f'{kind.num_splits} split{"s" if kind.num_splits > 1 else ""})')
 
 
 def _lite_motion_detector() -> DetectorConfig:
@@ -87,9 +113,15 @@ class TrainRecipe(ConfigBase):
 
     def check(self) -> None:
         """Check that the detector's classes are the data's classes."""
-        if not self.data.directory and tuple(self.detector.class_names) != CLASS_NAMES:
+        if self.data.dataset == 'motion' and not self.data.directory and \
+                tuple(self.detector.class_names) != CLASS_NAMES:
             raise ConfigError(('detector', 'class_names'), self.detector.class_names,
                               f'expected the motion benchmark classes {list(CLASS_NAMES)}')
+        if self.data.dataset != 'motion' and self.train.flow_pretrain_iterations:
+            raise ConfigError(('train', 'flow_pretrain_iterations'),
+                              self.train.flow_pretrain_iterations,
+                              f'expected 0 with data.dataset = {self.data.dataset!r} (the '
+                              'public data sets carry no exact flow to pre-train on)')
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -244,7 +276,21 @@ def load_state(path: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------
 
 def training_videos(recipe: TrainRecipe) -> list[Any]:
-    """Return the training videos: read from ``data.directory`` or made from train seeds."""
+    """Return the training videos: a public data set, ``data.directory`` or made from seeds.
+
+    Raises:
+        ConfigError: the detector's classes are not the public data set's classes.
+        FileNotFoundError: a public data set's file or folder is missing.
+        ValueError: its annotation file is malformed or refused.
+    """
+    data = recipe.data
+    if data.dataset != 'motion':
+        public = open_dataset(data.dataset, data.root, 'train', data.split_index)
+        if tuple(recipe.detector.class_names) != public.class_names:
+            raise ConfigError(('detector', 'class_names'), list(recipe.detector.class_names),
+                              f'expected the {public.kind.title} classes of '
+                              f'{data.root}: {list(public.class_names)}')
+        return list(public.videos)
     if recipe.data.directory:
         from stal_ros.data.io import read_split
         return read_split(recipe.data.directory)
@@ -309,14 +355,16 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
                           f'{model.min_train_batch * process.world} ({model.min_train_batch} '
                           f'per process): {model_reason(model)}')
     if cfg.init_from:
+        # Only the weights must fit: settings that own no weights (the flow's DIS preset,
+        # camera compensation, ...) may change from the run that made them.
         trained = load_checkpoint(cfg.init_from)
-        check_compatible(trained.config, recipe.detector, f'train.init_from {cfg.init_from}')
         load_weights(model, trained.model, f'train.init_from {cfg.init_from}')
     start = 0
     state = None
     if resume is not None:
         state = load_state(Path(resume))
-        if state['recipe'] != recipe.to_dict():
+        # Keys added to the recipe since the state was written take their defaults.
+        if _merge(TrainRecipe().to_dict(), state['recipe']) != recipe.to_dict():
             raise ValueError(f'--resume {resume}: the state was written by another recipe; '
                              'resume with the recipe.yaml beside it')
         model.load_state_dict(state['model'])
@@ -440,7 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         'augment, data); default: the built-in CPU recipe')
     parser.add_argument('--out', required=True, help='output folder (checkpoints, logs)')
     parser.add_argument('--resume', help='a last.pt written by an interrupted run')
-    parser.add_argument('--set', nargs='*', default=[], metavar='SECTION.KEY=VALUE',
+    parser.add_argument('--set', action='extend', nargs='+', default=[],
+                        metavar='SECTION.KEY=VALUE',
                         help='override recipe values, e.g. train.iterations=100')
     parser.add_argument('--stop-after', type=int, help='stop after this many steps (resumable)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')

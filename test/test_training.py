@@ -94,13 +94,16 @@ def test_augmentation_is_reproducible_and_keeps_boxes_inside(videos):
 
 
 def test_a_few_steps_lower_the_loss_and_write_a_checkpoint_that_rebuilds(tmp_path):
-    recipe = load_recipe(None, TINY_RUN + ['train.iterations=6', 'optim.lr=0.003'])
+    recipe = load_recipe(None, TINY_RUN + ['train.iterations=12', 'optim.lr=0.003',
+                                           'train.log_every=1'])
     path = train(recipe, tmp_path / 'run', progress=False)
     log = [json.loads(line) for line in (tmp_path / 'run' / 'log.jsonl').read_text().splitlines()]
-    assert [r['step'] for r in log] == [2, 4, 6]
-    assert log[-1]['loss'] < log[0]['loss']
+    assert [r['step'] for r in log] == list(range(1, 13))
+    # One batch's loss is noisy (fresh augmentations, 4 clips); the trend is not.
+    losses = [r['loss'] for r in log]
+    assert sum(losses[-4:]) < sum(losses[:4])
     loaded = load_checkpoint(path)                   # torch.load(weights_only=True) inside
-    assert loaded.config == recipe.detector and loaded.meta['iterations'] == 6
+    assert loaded.config == recipe.detector and loaded.meta['iterations'] == 12
     detector = build_detector(checkpoint=path)       # rebuilt from its own config
     assert detector.config.input_size == 64 and detector.class_names == CLASS_NAMES
     assert load_recipe(tmp_path / 'run' / 'recipe.yaml') == recipe

@@ -41,11 +41,13 @@ class ClassicalFlow(nn.Module):
         learned: False.
         method: ``'dis'`` or ``'farneback'``.
         preset: the DIS preset name (ignored for Farneback).
+        finest_scale: the finest pyramid level DIS estimates (0: full resolution), -1 for the
+            preset's own.
     """
 
     learned = False
 
-    def __init__(self, method: str, *, dis_preset: str = 'fast') -> None:
+    def __init__(self, method: str, *, dis_preset: str = 'fast', finest_scale: int = -1) -> None:
         super().__init__()
         if method not in CLASSICAL_METHODS:
             raise ValueError(f'ClassicalFlow: expected method in {list(CLASSICAL_METHODS)}, '
@@ -53,14 +55,20 @@ class ClassicalFlow(nn.Module):
         if dis_preset not in DIS_PRESETS:
             raise ValueError(f'ClassicalFlow: expected dis_preset in {list(DIS_PRESETS)}, '
                              f'got {dis_preset!r}')
+        if isinstance(finest_scale, bool) or not isinstance(finest_scale, int) or \
+                finest_scale < -1:
+            raise ValueError(f'ClassicalFlow: expected finest_scale >= -1, got {finest_scale!r}')
         self.method = method
         self.preset = dis_preset
+        self.finest_scale = finest_scale
 
     def _pair(self, grey1: np.ndarray, grey2: np.ndarray) -> np.ndarray:
         if self.method == 'dis':
             # Created per call: OpenCV objects cannot be deep-copied or pickled with the module,
             # and creation is cheap next to the flow itself.
             dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.preset])
+            if self.finest_scale >= 0:
+                dis.setFinestScale(self.finest_scale)
             return dis.calc(grey1, grey2, None)
         return cv2.calcOpticalFlowFarneback(grey1, grey2, None, **FARNEBACK_PARAMS)
 

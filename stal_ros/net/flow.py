@@ -128,8 +128,21 @@ def build_flow_subnet(config: FlowConfig) -> FlowSubnet:
                                       dense=config.dense, cost=config.cost,
                                       context=context if config.context_network else None)
     else:
-        estimator = ClassicalFlow(config.kind, dis_preset=config.dis_preset)
+        estimator = ClassicalFlow(config.kind, dis_preset=config.dis_preset,
+                                  finest_scale=config.dis_finest_scale)
     return FlowSubnet(estimator=estimator, input_size=config.input_size)
+
+
+def subtract_median(flows: Tensor) -> Tensor:
+    """Subtract from every channel of (N, C, h, w) flows its median over the image.
+
+    The median vector of a flow is the motion of whatever covers most of the view: the
+    background, whose apparent motion is the camera's own when the camera pans or shakes.
+    Returns (N, C, h, w) flows relative to it.
+    """
+    n, c = flows.shape[:2]
+    median = flows.reshape(n, c, -1).median(dim=2).values           # (N, C)
+    return flows - median.view(n, c, 1, 1)
 
 
 class FlowToImage(nn.Module):
@@ -138,10 +151,12 @@ class FlowToImage(nn.Module):
     Each flow is bilinearly resized to the detector input size with its vectors rescaled to
     that grid (so the representation does not depend on the camera resolution), divided by
     ``flow_norm`` pixels, the flows are stacked (2(K - 1) channels) and a 1x1 conv maps them to
-    3 channels.
+    3 channels.  With ``compensate_camera`` each flow's median vector is subtracted first
+    (``subtract_median``; not in the paper).
     """
 
-    def __init__(self, num_pairs: int, *, flow_norm: float = FLOW_NORM) -> None:
+    def __init__(self, num_pairs: int, *, flow_norm: float = FLOW_NORM,
+                 compensate_camera: bool = False) -> None:
         super().__init__()
         if isinstance(num_pairs, bool) or not isinstance(num_pairs, int) or num_pairs < 1:
             raise ValueError(f'FlowToImage: expected num_pairs >= 1, got {num_pairs!r}')
@@ -149,6 +164,7 @@ class FlowToImage(nn.Module):
             raise ValueError(f'FlowToImage: expected flow_norm > 0, got {flow_norm!r}')
         self.num_pairs = num_pairs
         self.flow_norm = float(flow_norm)
+        self.compensate_camera = bool(compensate_camera)
         self.conv = nn.Conv2d(2 * num_pairs, 3, kernel_size=1)
         nn.init.zeros_(self.conv.bias)
 
@@ -163,6 +179,8 @@ class FlowToImage(nn.Module):
             (N, 3, h, w) image-like tensor.
         """
         stacked = torch.cat([resize_flow(f, out_size) for f in flows], 1)  # (N, 2(K-1), h, w)
+        if self.compensate_camera:
+            stacked = subtract_median(stacked)
         return self.conv(stacked / self.flow_norm)
 
 
@@ -253,5 +271,5 @@ def build_motion_stream(flow: FlowConfig, frames: FramesConfig) -> MotionStream:
         raise TypeError(f'build_motion_stream: expected a FramesConfig, got '
                         f'{type(frames).__name__}')
     k = frames.num_frames
-    return MotionStream(flow_subnet=build_flow_subnet(flow), to_image=FlowToImage(k - 1),
-                        num_frames=k)
+    to_image = FlowToImage(k - 1, compensate_camera=flow.compensate_camera)
+    return MotionStream(flow_subnet=build_flow_subnet(flow), to_image=to_image, num_frames=k)

@@ -42,7 +42,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo, VisionClass
 
 from stal_ros.config import ConfigError, PostprocessConfig
 from stal_ros.msg import ActionTubeArray
-from stal_ros.pipeline import CameraResult, Pipeline, tube_tail
+from stal_ros.pipeline import CameraResult, Pipeline, published_tubes
 from stal_ros.render import render
 from stal_ros.ros.conversions import time_to_ns, tubes_to_detections_msg, tubes_to_msg
 from stal_ros.ros.diagnostics import CameraMonitor
@@ -312,9 +312,7 @@ class StalNode(LifecycleNode):
         cam = next(c for c in self._cameras if c.name == result.camera)
         header = result.meta
         names = self._pipeline.class_names if self._pipeline else ()
-        active = result.tubes.active
-        history = self.settings.node.output.max_history
-        tubes = [tube_tail(t, history) for t in active] + result.tubes.finished
+        active, tubes = published_tubes(result, self.settings.node.output.max_history)
         pubs = cam.publishers
         pubs['detections'].publish(tubes_to_detections_msg(header, active, result.stamp_ns))
         pubs['tubes'].publish(tubes_to_msg(header, tubes, names))

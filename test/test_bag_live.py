@@ -1,0 +1,59 @@
+# Copyright 2026 The stal_ros Authors
+# Licensed under the Apache License, Version 2.0
+"""Live evaluation: a bag played into a real stal_node process over DDS (stal-bag-live)."""
+
+import json
+import pathlib
+
+import pytest
+
+pytest.importorskip('rclpy', reason='live evaluation needs rclpy (scripts/setup_env.sh)')
+
+from stal_ros.bags.cli import main as bag_main  # noqa: E402
+from stal_ros.bags.io import BagReader  # noqa: E402
+from stal_ros.ros.bag_live import main as live_main  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+MODEL = str(REPO / 'models' / 'lite_dis.pt')
+
+
+@pytest.fixture(scope='module')
+def bags(tmp_path_factory):
+    """Write two benchmark test videos as bags (40 frames each, ground truth included)."""
+    out = tmp_path_factory.mktemp('bags') / 'test'
+    assert bag_main(['write', '--split', 'test', '--count', '2', '--out', str(out)]) == 0
+    return out
+
+
+def _report(folder):
+    return json.loads((folder / 'report.json').read_text())
+
+
+@pytest.mark.ros
+def test_live_and_offline_agree_exactly_when_nothing_is_dropped(ros_domain, bags, tmp_path):
+    assert bag_main(['eval', str(bags), '--model', MODEL, '--out', str(tmp_path / 'offline'),
+                     '--no-progress']) == 0
+    assert live_main([str(bags), '--launch-node', MODEL, '--lockstep', '--out',
+                      str(tmp_path / 'live'), '--record', str(tmp_path / 'rec')]) == 0
+    offline, live = _report(tmp_path / 'offline'), _report(tmp_path / 'live')
+    assert live['mode'] == 'live' and live['frames_dropped'] == 0
+    assert live['frames_sent'] == 80 and live['frames_published'] == 76 == \
+        offline['frames_published']
+    for key in ('frame_map', 'video_map', 'frame_classes', 'video_classes_0.5', 'num_tubes'):
+        assert live[key] == offline[key], key
+    # The recorded outputs are a bag with the node's messages and the ground truth.
+    with BagReader(tmp_path / 'rec' / 'test_000000') as bag:
+        assert bag.count('/detections') == bag.count('/tubes') == 38
+        assert bag.count('/ground_truth/tubes') == 40
+
+
+@pytest.mark.ros
+def test_frames_dropped_by_a_node_that_cannot_keep_up_are_counted(ros_domain, bags, tmp_path):
+    # 50x the recorded 10 Hz: one frame every 2 ms, far faster than the model on a CPU.
+    assert live_main([str(bags / 'test_000000'), '--launch-node', MODEL, '--rate', '50',
+                      '--out', str(tmp_path / 'live')]) == 0
+    live = _report(tmp_path / 'live')
+    assert live['frames_sent'] == 40
+    assert live['frames_dropped'] > 0
+    assert live['frames_published'] + live['frames_dropped'] + 2 == 40
+    assert 0.0 <= live['frame_map'] <= 1.0
