@@ -406,7 +406,8 @@ class TrainConfig(ConfigBase):
                       ge=0)
     init_from: str = param(
         '', 'Start from the weights of this model checkpoint (a stal-train model.pt or a '
-        'models/ file trained with the same detector config); empty: from scratch.')
+        'models/ file whose weights fit the detector: the same network; settings that own no '
+        "weights, such as the flow's DIS options, may differ); empty: from scratch.")
     log_every: int = param(50, 'Log the losses every this many steps.', ge=1)
     checkpoint_every: int = param(500, 'Write a resumable checkpoint every this many steps.',
                                   ge=1)

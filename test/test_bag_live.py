@@ -19,7 +19,7 @@ MODEL = str(REPO / 'models' / 'lite_dis.pt')
 
 @pytest.fixture(scope='module')
 def bags(tmp_path_factory):
-    """Write two benchmark test videos as bags (40 frames each, ground truth included)."""
+    """Write two 40-frame benchmark test videos as bags, ground truth included."""
     out = tmp_path_factory.mktemp('bags') / 'test'
     assert bag_main(['write', '--split', 'test', '--count', '2', '--out', str(out)]) == 0
     return out

@@ -306,3 +306,23 @@ def test_frame_detections_match_stamps_or_fail(videos):
                        'camera image'):
         index.frame(8, 'a Detection2DArray')
     assert isinstance(FrameDetections.concatenate([]), FrameDetections)
+
+
+def test_a_video_file_becomes_a_bag_without_ground_truth(tmp_path):
+    import cv2
+    path = tmp_path / 'clip.avi'
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10, (32, 24))
+    y, x = np.mgrid[0:24, 0:32]
+    for t in range(6):
+        writer.write(np.stack([x * 8, y * 10, np.full_like(x, 40 * t)], -1).astype(np.uint8))
+    writer.release()
+    assert bag_main(['write', '--video', str(path), '--out', str(tmp_path / 'bag'),
+                     '--fps', '5']) == 0
+    with BagReader(tmp_path / 'bag') as bag:
+        assert bag.topics == {TOPIC: 'sensor_msgs/msg/Image'}
+        images = list(bag.images(TOPIC))
+    assert len(images) == 6 and images[0].rgb.shape == (24, 32, 3)
+    assert images[1].stamp_ns - images[0].stamp_ns == 200_000_000      # 5 frames per second
+    assert bag_main(['write', '--video', str(tmp_path / 'missing.avi'), '--out',
+                     str(tmp_path / 'bag2')]) == 2
+    assert not (tmp_path / 'bag2').exists()

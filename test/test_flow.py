@@ -265,8 +265,8 @@ def test_full_resolution_dis_sees_small_actors_move():
     frames = torch.from_numpy(video.frames).permute(0, 3, 1, 2).float() / 255.0
     errors = {}
     for scale in (-1, 0):
-        flow, _ = ClassicalFlow('dis', dis_preset='fast', finest_scale=scale)(frames[:-1],
-                                                                           frames[1:])
+        dis = ClassicalFlow('dis', dis_preset='fast', finest_scale=scale)
+        flow, _ = dis(frames[:-1], frames[1:])
         err = []
         for f, box in zip(tube.frames[:-1], tube.boxes[:-1]):
             x1, y1, x2, y2 = (int(round(c)) for c in box)
