@@ -281,3 +281,11 @@ def test_model_stats_counts_parameters_and_flops():
     # The flow path runs the backbone a second time (plus the fusion convs).
     assert 0 < rgb_only.gflops < concat.gflops
     assert rgb_only.flow == '-' and '| lite | none | - |' in format_table([rgb_only], 32)
+
+
+def test_model_stats_command_measures_the_lite_models_at_their_own_size(capsys):
+    """The command builds its configs with the backbone asked for (128 px is too small for VGG)."""
+    from stal_ros.tools.model_stats import main
+    assert main(['--input-size', '128', '--backbones', 'lite', '--fusions', 'none',
+                 '--flows', 'dis']) == 0
+    assert '| lite | none | - | 1.80 | 0.00 |' in capsys.readouterr().out
