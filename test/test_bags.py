@@ -13,7 +13,7 @@ from stal_ros.bags.cli import main as bag_main, write_video_bag
 from stal_ros.bags.io import BagError, BagReader, BagWriter, image_message
 from stal_ros.bags.offline import outputs_of, run_bag
 from stal_ros.bags.score import (FrameIndex, ground_truth_annotations, ground_truth_messages,
-                                 GT_TOPIC, score, TubeCollector, VideoOutputs)
+                                 GT_TOPIC, score, TubeCollector, video_outputs)
 from stal_ros.bags.types import rosbags_types, typestore
 from stal_ros.config import OutputConfig, TubeConfig
 from stal_ros.data.motion import CLASS_NAMES, make_split, MotionConfig
@@ -162,10 +162,8 @@ def _score(videos, label_map=None):
         labels = None if label_map is None else [label_map[t.label] for t in video.tubes]
         det_msgs, tube_msgs = _perfect_outputs(video, stamps, types, labels)
         gt_msgs = ground_truth_messages(types, video.tubes, stamps, 'cam', CLASS_NAMES)
-        from stal_ros.bags.score import detected_tubes, frame_detections
-        outs.append(VideoOutputs(index, ground_truth_annotations(index, gt_msgs),
-                                 frame_detections(index, det_msgs),
-                                 detected_tubes(index, tube_msgs), len(det_msgs)))
+        outs.append(video_outputs(index, ground_truth_annotations(index, gt_msgs), det_msgs,
+                                  tube_msgs))
     return score(outs, CLASS_NAMES)
 
 
@@ -228,13 +226,9 @@ def test_offline_run_equals_the_evaluation_command(tmp_path, videos):
     with BagReader(tmp_path / 'results') as bag:
         assert bag.count('/detections') == bag.count('/tubes') == len(run.detection_msgs)
         index = run.index
-        from stal_ros.bags.score import detected_tubes, frame_detections
-        back = VideoOutputs(index, ground_truth_annotations(index, [m for _, _, m in
-                                                                    bag.messages(GT_TOPIC)]),
-                            frame_detections(index, [m for _, _, m in
-                                                     bag.messages('/detections')]),
-                            detected_tubes(index, [m for _, _, m in bag.messages('/tubes')]),
-                            bag.count('/detections'))
+        gt = ground_truth_annotations(index, [m for _, _, m in bag.messages(GT_TOPIC)])
+        back = video_outputs(index, gt, [m for _, _, m in bag.messages('/detections')],
+                             [m for _, _, m in bag.messages('/tubes')])
     again = score([back], detector.class_names)
     assert again['frame'].mean_ap == pytest.approx(direct['frame'].mean_ap)
     assert again['video'].mean_ap(0.5) == pytest.approx(direct['video'].mean_ap(0.5))

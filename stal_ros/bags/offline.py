@@ -18,14 +18,14 @@ import json
 import os
 from pathlib import Path
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from stal_ros import messages
 from stal_ros.bags.io import BagError, BagReader, BagWriter
-from stal_ros.bags.score import (detected_tubes, frame_detections, FrameIndex,
-                                 ground_truth_annotations, GT_TOPIC, VideoOutputs)
+from stal_ros.bags.score import (FrameIndex, ground_truth_annotations, GT_TOPIC,
+                                 video_outputs, VideoOutputs)
 from stal_ros.bags.types import rosbags_types
 from stal_ros.config import TubeConfig
 from stal_ros.metrics import frame_ap, GroundTruth
@@ -108,20 +108,28 @@ def run_bag(detector: Any, path: str | os.PathLike, topic: str, tubes: TubeConfi
     run = BagRun(path.name, index, det_msgs, tube_msgs, raw_dets, gt_msgs,
                  time.monotonic() - began)
     if results is not None:
-        write_results(results, run, log_times, storage)
+        write_outputs(results, run.detection_msgs, run.tube_msgs, run.gt_msgs, log_times,
+                      storage)
     return run
 
 
-def write_results(path: str | os.PathLike, run: BagRun, log_times: dict[int, int],
-                  storage: str = 'mcap') -> None:
-    """Write a run's ``detections`` and ``tubes`` messages (and the ground truth) as a bag."""
+def write_outputs(path: str | os.PathLike, detection_msgs: Sequence[Any],
+                  tube_msgs: Sequence[Any], gt_msgs: Sequence[Any],
+                  log_times: Mapping[int, int] | None = None, storage: str = 'mcap') -> None:
+    """Write published outputs (and the ground truth) as a bag of ``rosbags`` messages.
+
+    Topics ``/detections``, ``/tubes`` and ``GT_TOPIC``.  Each message is logged at the log
+    time of its source image (``log_times``, by header stamp), or at its stamp if not listed.
+    """
+    def log_time(msg: Any) -> int:
+        stamp = messages.time_to_ns(msg.header.stamp)
+        return stamp if log_times is None else log_times.get(stamp, stamp)
+
     with BagWriter(path, storage) as out:
-        for det, tube in zip(run.detection_msgs, run.tube_msgs):
-            log_time = log_times[messages.time_to_ns(det.header.stamp)]
-            out.write('/detections', log_time, det)
-            out.write('/tubes', log_time, tube)
-        for msg in run.gt_msgs:
-            out.write(GT_TOPIC, log_times.get(messages.time_to_ns(msg.header.stamp), 0), msg)
+        for topic, msgs in (('/detections', detection_msgs), ('/tubes', tube_msgs),
+                            (GT_TOPIC, gt_msgs)):
+            for msg in msgs:
+                out.write(topic, log_time(msg), msg)
 
 
 def read_gt_file(path: str | os.PathLike, index: FrameIndex,
@@ -161,8 +169,7 @@ def outputs_of(run: BagRun, class_names: Sequence[str],
     else:
         raise ValueError(f'{run.video}: the bag has no {GT_TOPIC} topic; give a ground-truth '
                          'file (--gt)')
-    return VideoOutputs(run.index, annotations, frame_detections(run.index, run.detection_msgs),
-                        detected_tubes(run.index, run.tube_msgs), len(run.detection_msgs))
+    return video_outputs(run.index, annotations, run.detection_msgs, run.tube_msgs)
 
 
 def raw_frame_map(runs: Sequence[BagRun], outputs: Sequence[VideoOutputs],

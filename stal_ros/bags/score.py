@@ -149,19 +149,30 @@ class FrameIndex:
                              'camera image of the bag') from None
 
 
+def _rebuilt(index: FrameIndex, msgs: Iterable[Any], what: str
+             ) -> list[tuple[CollectedTube, np.ndarray, np.ndarray, np.ndarray]]:
+    """Rebuild the tubes of ``ActionTubeArray`` messages, matched to the video's frames.
+
+    Returns, per tube in id order, ``(tube, frames (n,) int64, boxes (n, 4), scores (n,))``.
+    ``what`` names the messages in errors.
+    """
+    collector = TubeCollector()
+    for msg in msgs:
+        index.frame(messages.time_to_ns(msg.header.stamp), what)
+        collector.add(msg)
+    out = []
+    for got in sorted(collector.tubes.values(), key=lambda t: t.tube_id):
+        stamps, boxes, scores = got.history()
+        frames = np.array([index.frame(s, f'tube {got.tube_id}') for s in stamps], np.int64)
+        out.append((got, frames, boxes, scores))
+    return out
+
+
 def ground_truth_annotations(index: FrameIndex, gt_msgs: Iterable[Any]) -> VideoAnnotations:
     """Read one video's ground truth from its ``GT_TOPIC`` messages."""
-    collector = TubeCollector()
-    for msg in gt_msgs:
-        index.frame(messages.time_to_ns(msg.header.stamp), 'a ground-truth message')
-        collector.add(msg)
-    tubes = []
-    for got in sorted(collector.tubes.values(), key=lambda t: t.tube_id):
-        stamps, boxes, _ = got.history()
-        frames = np.array([index.frame(s, f'ground-truth tube {got.tube_id}') for s in stamps],
-                          np.int64)
-        tubes.append(GroundTruthTube(index.video, got.label, frames, boxes))
-    return VideoAnnotations(index.video, len(index), tuple(tubes))
+    tubes = tuple(GroundTruthTube(index.video, got.label, frames, boxes)
+                  for got, frames, boxes, _ in _rebuilt(index, gt_msgs, 'a ground-truth message'))
+    return VideoAnnotations(index.video, len(index), tubes)
 
 
 def frame_detections(index: FrameIndex, detection_msgs: Iterable[Any]) -> FrameDetections:
@@ -176,18 +187,9 @@ def frame_detections(index: FrameIndex, detection_msgs: Iterable[Any]) -> FrameD
 
 def detected_tubes(index: FrameIndex, tube_msgs: Iterable[Any]) -> list[DetectedTube]:
     """Whole tubes of one video from its ``ActionTubeArray`` messages."""
-    collector = TubeCollector()
-    for msg in tube_msgs:
-        index.frame(messages.time_to_ns(msg.header.stamp), 'an ActionTubeArray')
-        collector.add(msg)
-    out = []
-    for got in sorted(collector.tubes.values(), key=lambda t: t.tube_id):
-        stamps, boxes, scores = got.history()
-        if not len(stamps):
-            continue
-        frames = np.array([index.frame(s, f'tube {got.tube_id}') for s in stamps], np.int64)
-        out.append(DetectedTube(index.video, got.label, got.score, frames, boxes, scores))
-    return out
+    return [DetectedTube(index.video, got.label, got.score, frames, boxes, scores)
+            for got, frames, boxes, scores in _rebuilt(index, tube_msgs, 'an ActionTubeArray')
+            if len(frames)]
 
 
 @dataclass
@@ -207,6 +209,14 @@ class VideoOutputs:
     detections: FrameDetections
     tubes: list[DetectedTube]
     published: int
+
+
+def video_outputs(index: FrameIndex, annotations: VideoAnnotations,
+                  detection_msgs: Sequence[Any], tube_msgs: Sequence[Any]) -> VideoOutputs:
+    """Score-ready outputs of one video from the messages published for it."""
+    published = len({messages.time_to_ns(m.header.stamp) for m in detection_msgs})
+    return VideoOutputs(index, annotations, frame_detections(index, detection_msgs),
+                        detected_tubes(index, tube_msgs), published)
 
 
 def score(videos: Sequence[VideoOutputs], class_names: Sequence[str], *, iou: float = 0.5,

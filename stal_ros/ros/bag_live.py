@@ -40,9 +40,11 @@ from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from stal_ros.bags.cli import DEFAULT_TOPIC, find_bags
-from stal_ros.bags.io import BagError, BagReader, BagWriter, COMPRESSED, IMAGE_TYPES
-from stal_ros.bags.score import (detected_tubes, frame_detections, FrameIndex,
-                                 ground_truth_annotations, GT_TOPIC, score, VideoOutputs)
+from stal_ros.bags.io import BagError, BagReader, COMPRESSED, IMAGE_TYPES
+from stal_ros.bags.offline import write_outputs
+from stal_ros.bags.score import (FrameIndex, ground_truth_annotations, GT_TOPIC, score,
+                                 video_outputs, VideoOutputs)
+from stal_ros.bags.types import typestore
 from stal_ros.messages import time_to_ns
 from stal_ros.msg import ActionTubeArray
 from stal_ros.ros.launch_spec import fastdds_env, stal_node_spec
@@ -54,11 +56,12 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 
 @dataclass
 class Received:
-    """The node's outputs of one bag, in arrival order."""
+    """The node's outputs of one bag, in arrival order, and the stamps each output had."""
 
     detections: list[Any] = field(default_factory=list)
     tubes: list[Any] = field(default_factory=list)
-    stamps: set[int] = field(default_factory=set)
+    detection_stamps: set[int] = field(default_factory=set)
+    tube_stamps: set[int] = field(default_factory=set)
 
 
 class BagPlayer(Node):
@@ -88,12 +91,13 @@ class BagPlayer(Node):
     def _on_detections(self, msg: Detection2DArray) -> None:
         with self._lock:
             self.received.detections.append(msg)
-            self.received.stamps.add(time_to_ns(msg.header.stamp))
+            self.received.detection_stamps.add(time_to_ns(msg.header.stamp))
             self._lock.notify_all()
 
     def _on_tubes(self, msg: ActionTubeArray) -> None:
         with self._lock:
             self.received.tubes.append(msg)
+            self.received.tube_stamps.add(time_to_ns(msg.header.stamp))
             self._lock.notify_all()
 
     def _on_labels(self, msg: LabelInfo) -> None:
@@ -123,8 +127,8 @@ class BagPlayer(Node):
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                stamps = [time_to_ns(m.header.stamp) for m in self.received.tubes[-5:]]
-                if stamp_ns in self.received.stamps and stamp_ns in stamps:
+                got = self.received
+                if stamp_ns in got.detection_stamps and stamp_ns in got.tube_stamps:
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -194,24 +198,19 @@ def outputs_of_live(run: LiveRun) -> VideoOutputs:
     tubes = [m for m in run.received.tubes if time_to_ns(m.header.stamp) in mine]
     if not run.gt_msgs:
         raise ValueError(f'{run.path}: the bag has no {GT_TOPIC} topic to score against')
-    return VideoOutputs(run.index, ground_truth_annotations(run.index, run.gt_msgs),
-                        frame_detections(run.index, dets), detected_tubes(run.index, tubes),
-                        len({time_to_ns(m.header.stamp) for m in dets}))
+    return video_outputs(run.index, ground_truth_annotations(run.index, run.gt_msgs), dets,
+                         tubes)
 
 
 def record(path: Path, run: LiveRun) -> None:
     """Write a live run's outputs (and the ground truth) as a bag."""
-    with BagWriter(path) as out:
-        store = out.store
-        for name, msgs, msgtype in (('/detections', run.received.detections,
-                                     'vision_msgs/msg/Detection2DArray'),
-                                    ('/tubes', run.received.tubes,
-                                     'stal_ros/msg/ActionTubeArray')):
-            for msg in msgs:
-                out.write(name, time_to_ns(msg.header.stamp),
-                          store.deserialize_cdr(serialize_message(msg), msgtype))
-        for msg in run.gt_msgs:
-            out.write(GT_TOPIC, time_to_ns(msg.header.stamp), msg)
+    store = typestore()
+
+    def converted(msgs: Sequence[Any], msgtype: str) -> list[Any]:
+        return [store.deserialize_cdr(serialize_message(m), msgtype) for m in msgs]
+
+    write_outputs(path, converted(run.received.detections, 'vision_msgs/msg/Detection2DArray'),
+                  converted(run.received.tubes, 'stal_ros/msg/ActionTubeArray'), run.gt_msgs)
 
 
 def launch_node(model: str, topic: str, max_history: int) -> subprocess.Popen:
@@ -246,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f'--rate {args.rate}: expected > 0')
     try:
         bags = find_bags(args.bags)
+        with BagReader(bags[0]) as bag:     # the camera's message type sets the publisher's
+            compressed = bag.topics.get(args.topic) == COMPRESSED
     except BagError as exc:
         parser.error(str(exc))
     proc = None
@@ -256,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 longest = max(longest, bag.count(args.topic))
         proc = launch_node(args.launch_node, args.topic, max(longest, 30))
     rclpy.init()
-    player = BagPlayer(args.topic, compressed=False, outputs=args.outputs)
+    player = BagPlayer(args.topic, compressed=compressed, outputs=args.outputs)
     executor = SingleThreadedExecutor()
     executor.add_node(player)
     spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -282,11 +283,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(player: BagPlayer, bags: list[Path], args: argparse.Namespace) -> int:
     from stal_ros.evaluate import print_report, write_report
-    with BagReader(bags[0]) as bag:
-        kinds = {m for t, m in bag.topics.items() if t == args.topic}
-    if kinds == {COMPRESSED}:
-        player.destroy_publisher(player.image_pub)
-        player.image_pub = player.create_publisher(CompressedImage, args.topic, RELIABLE)
     if not player.wait_ready(args.timeout * 4):
         raise ValueError(f'no stal_node answered within {args.timeout * 4:g} s (no label_info '
                          f'on {args.outputs or "/"}, or nobody subscribes {args.topic})')
