@@ -57,3 +57,19 @@ def test_frames_dropped_by_a_node_that_cannot_keep_up_are_counted(ros_domain, ba
     assert live['frames_dropped'] > 0
     assert live['frames_published'] + live['frames_dropped'] + 2 == 40
     assert 0.0 <= live['frame_map'] <= 1.0
+
+
+@pytest.mark.ros
+def test_a_compressed_camera_is_played_and_scored_like_offline(ros_domain, tmp_path):
+    """A JPEG camera: the player publishes CompressedImage and starts the node to take it."""
+    bags = tmp_path / 'bags'
+    assert bag_main(['write', '--split', 'test', '--count', '1', '--compressed', '--out',
+                     str(bags)]) == 0
+    assert bag_main(['eval', str(bags), '--model', MODEL, '--out', str(tmp_path / 'offline'),
+                     '--no-progress']) == 0
+    assert live_main([str(bags), '--launch-node', MODEL, '--lockstep', '--out',
+                      str(tmp_path / 'live')]) == 0
+    offline, live = _report(tmp_path / 'offline'), _report(tmp_path / 'live')
+    assert live['frames_published'] == 38 and live['frames_dropped'] == 0
+    for key in ('frame_map', 'video_map', 'frame_classes'):
+        assert live[key] == offline[key], key

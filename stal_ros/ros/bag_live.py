@@ -213,9 +213,10 @@ def record(path: Path, run: LiveRun) -> None:
                   converted(run.received.tubes, 'stal_ros/msg/ActionTubeArray'), run.gt_msgs)
 
 
-def launch_node(model: str, topic: str, max_history: int) -> subprocess.Popen:
+def launch_node(model: str, topic: str, max_history: int,
+                compressed: bool = False) -> subprocess.Popen:
     """Start ``stal_node`` on simulated time for the run (as ``stal.launch.py`` would)."""
-    spec = stal_node_spec(image=topic, model=model, use_sim_time=True)
+    spec = stal_node_spec(image=topic, model=model, use_sim_time=True, compressed=compressed)
     spec.parameters['tubes.max_history'] = max_history
     env = spec.environment({**os.environ, **fastdds_env()})
     return subprocess.Popen(spec.command(), env=env)   # its log goes to this terminal
@@ -255,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in bags:
             with BagReader(path) as bag:
                 longest = max(longest, bag.count(args.topic))
-        proc = launch_node(args.launch_node, args.topic, max(longest, 30))
+        proc = launch_node(args.launch_node, args.topic, max(longest, 30), compressed)
     rclpy.init()
     player = BagPlayer(args.topic, compressed=compressed, outputs=args.outputs)
     executor = SingleThreadedExecutor()
