@@ -56,7 +56,7 @@ def test_names_come_from_where_a_section_sits_in_the_tree():
     with pytest.raises(ConfigError, match=r'^cameras\.front\.tubes\.jump_gap = -1: '):
         Robot.from_dict({'front': {'tubes': {'jump_gap': -1}}}, 'cameras')
     assert 'cameras.front.tubes.jump_gap' in Robot.describe('cameras')
-    assert Robot().flatten('cameras')['cameras.front.tubes.jump_gap'] == 3
+    assert Robot().flatten('cameras')['cameras.front.tubes.jump_gap'] == TubeConfig().jump_gap
     cross = {'detector': {'backbone': {'kind': 'vgg16_rfb'}, 'input_size': 100}}
     with pytest.raises(ConfigError, match=r'^detector\.input_size = 100: expected >= 268'):
         StalConfig.from_dict(cross)

@@ -5,7 +5,7 @@
 import pytest
 import yaml
 
-from stal_ros.config import ConfigError, StalConfig
+from stal_ros.config import ConfigError, StalConfig, TubeConfig
 from stal_ros.config_yaml import dump_ros_params, load_config
 
 
@@ -32,7 +32,7 @@ def test_parameter_file_keys_equal_dataclass_fields():
 
 
 def test_load_round_trip_and_changed_values(tmp_path):
-    text = dump_ros_params().replace('jump_gap: 3', 'jump_gap: 5')
+    text = dump_ros_params().replace(f'jump_gap: {TubeConfig().jump_gap}\n', 'jump_gap: 5\n')
     path = tmp_path / 'p.yaml'
     path.write_text(text)
     cfg = load_config(path)

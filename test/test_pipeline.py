@@ -54,7 +54,8 @@ def frames(n: int, h: int = 48, w: int = 64, seed: int = 0):
 
 def test_two_cameras_of_different_sizes_run_in_one_detect_call(detector):
     counting = CountingDetector(detector)
-    pipe = Pipeline(counting, TubeConfig(), ['front', 'rear'])
+    # Tubes shown from their first frame.
+    pipe = Pipeline(counting, TubeConfig(min_publish_length=1), ['front', 'rear'])
     front, rear = frames(3, 48, 64, 1), frames(3, 40, 80, 2)
     for i in range(3):
         pipe.push('front', front[i], 1000 + i * 40 * MS, meta=f'front-{i}')

@@ -20,6 +20,17 @@ from stal_ros.tubes.reference import first_difference, ReferenceTubeLinker, same
 MS = 1_000_000
 
 
+def road(**changes):
+    """Return ROAD's linking settings, which these scenarios were written for, with changes.
+
+    The defaults (``TubeConfig()``) are tuned for the motion benchmark: they ignore boxes up
+    to 0.1 and hide tubes shorter than 4 frames, which would hide the mechanics tested here.
+    """
+    values = {'score_threshold': 0.01, 'jump_gap': 3, 'min_publish_length': 1}
+    values.update(changes)
+    return TubeConfig(**values)
+
+
 def dets(boxes, scores, labels, class_scores=None):
     return Detections(np.asarray(boxes, np.float32).reshape(-1, 4),
                       np.asarray(scores, np.float32), np.asarray(labels, np.int64),
@@ -46,7 +57,7 @@ def finished_of(steps):
 
 
 def test_single_actor_one_tube_with_stable_id_and_history():
-    lk = OnlineTubeLinker(TubeConfig(), 3, id_prefix='cam0/')
+    lk = OnlineTubeLinker(road(), 3, id_prefix='cam0/')
     steps = run(lk, [dets([box_at(10 + 5 * i)], [0.8], [1]) for i in range(6)])
     ids = {s.active[0].tube_id for s in steps}
     assert len(ids) == 1 and ids.pop().startswith('cam0/')
@@ -73,7 +84,7 @@ def test_two_actors_crossing_keep_their_tubes(edge_cost):
         sa, sb = (0.9, 0.6) if edge_cost == 'score' else (0.7, 0.7)
         cs = [[0.7, 0.25, 0.05], [0.7, 0.05, 0.25]]
         frames.append(dets([box_at(xa), box_at(xb, y=110)], [sa, sb], [0, 0], cs))
-    cfg = TubeConfig(edge_cost=edge_cost, nms_iou=0.95)
+    cfg = road(edge_cost=edge_cost, nms_iou=0.95)
     steps = run(OnlineTubeLinker(cfg, 3), frames)
     active = steps[-1].active
     assert len(active) == 2 and not finished_of(steps)
@@ -83,7 +94,7 @@ def test_two_actors_crossing_keep_their_tubes(edge_cost):
 
 
 def test_gap_shorter_than_limit_keeps_id_and_is_filled():
-    lk = OnlineTubeLinker(TubeConfig(jump_gap=3), 2)
+    lk = OnlineTubeLinker(road(jump_gap=3), 2)
     frames = [dets([box_at(50 + i)], [0.5 + 0.01 * i], [0]) if i < 5 or i > 7 else None
               for i in range(11)]
     steps = run(lk, frames)
@@ -101,7 +112,7 @@ def test_gap_shorter_than_limit_keeps_id_and_is_filled():
 
 
 def test_gap_longer_than_limit_finishes_tube_once_and_new_id_starts():
-    lk = OnlineTubeLinker(TubeConfig(jump_gap=3), 2)
+    lk = OnlineTubeLinker(road(jump_gap=3), 2)
     frames = [dets([box_at(50)], [0.9], [0]) if i < 3 or i > 6 else None for i in range(10)]
     steps = run(lk, frames)
     ends = [(i, t) for i, s in enumerate(steps) for t in s.finished]
@@ -115,13 +126,13 @@ def test_gap_longer_than_limit_finishes_tube_once_and_new_id_starts():
 
 
 def test_jump_gap_zero_finishes_at_first_miss():
-    lk = OnlineTubeLinker(TubeConfig(jump_gap=0), 1)
+    lk = OnlineTubeLinker(road(jump_gap=0), 1)
     steps = run(lk, [dets([box_at(0)], [0.9], [0]), None])
     assert len(steps[1].finished) == 1 and steps[1].num_active == 0
 
 
 def test_two_classes_on_one_actor_are_separate_tubes():
-    lk = OnlineTubeLinker(TubeConfig(), 4)
+    lk = OnlineTubeLinker(road(), 4)
     steps = run(lk, [dets([box_at(20 + i)] * 2, [0.8, 0.6], [0, 3]) for i in range(5)])
     active = steps[-1].active
     assert sorted(t.label for t in active) == [0, 3]
@@ -130,7 +141,7 @@ def test_two_classes_on_one_actor_are_separate_tubes():
 
 
 def test_ids_unique_across_linkers_and_each_finished_tube_reported_once():
-    cfg = TubeConfig(max_history=8)
+    cfg = road(max_history=8)
     seen_active, finished = set(), []
     for prefix in ('', ''):  # two linkers, same prefix: ids still never repeat
         lk = OnlineTubeLinker(cfg, 5, id_prefix=prefix)
@@ -148,7 +159,7 @@ def test_ids_unique_across_linkers_and_each_finished_tube_reported_once():
 
 
 def test_memory_is_bounded_on_a_long_stream():
-    cfg = TubeConfig(max_history=16, top_k=5, jump_gap=2)
+    cfg = road(max_history=16, top_k=5, jump_gap=2)
     lk = OnlineTubeLinker(cfg, 3)
     sizes = []
     for t, d in enumerate(synthetic_stream(1500, 3, 8, seed=1)):
@@ -163,7 +174,7 @@ def test_memory_is_bounded_on_a_long_stream():
 
 
 def test_history_is_capped_but_statistics_count_everything():
-    lk = OnlineTubeLinker(TubeConfig(max_history=10), 1)
+    lk = OnlineTubeLinker(road(max_history=10), 1)
     steps = run(lk, [dets([box_at(i)], [0.5 if i < 40 else 1.0], [0]) for i in range(50)])
     tube = steps[-1].active[0]
     assert tube.length == 50 and tube.num_observed == 50 and tube.start_frame == 0
@@ -174,7 +185,7 @@ def test_history_is_capped_but_statistics_count_everything():
 
 
 def test_min_publish_length_hides_short_tubes():
-    lk = OnlineTubeLinker(TubeConfig(min_publish_length=3, jump_gap=0), 1)
+    lk = OnlineTubeLinker(road(min_publish_length=3, jump_gap=0), 1)
     steps = run(lk, [dets([box_at(0)], [0.9], [0]), dets([box_at(0)], [0.9], [0]), None,
                      dets([box_at(0)], [0.9], [0])] + [dets([box_at(0)], [0.9], [0])] * 3)
     assert [s.num_active for s in steps] == [0, 0, 0, 0, 0, 1, 1]
@@ -183,7 +194,7 @@ def test_min_publish_length_hides_short_tubes():
 
 
 def test_filtering_nms_and_top_k_before_linking():
-    cfg = TubeConfig(score_threshold=0.1, nms_iou=0.5, top_k=2)
+    cfg = road(score_threshold=0.1, nms_iou=0.5, top_k=2)
     lk = OnlineTubeLinker(cfg, 1)
     boxes = [box_at(0), box_at(2), box_at(100), box_at(200), box_at(300)]
     step = lk.update(dets(boxes, [0.9, 0.8, 0.7, 0.6, 0.05], [0] * 5), 0)
@@ -192,11 +203,11 @@ def test_filtering_nms_and_top_k_before_linking():
 
 
 @pytest.mark.parametrize('cfg', [
-    TubeConfig(),
-    TubeConfig(edge_cost='scrSim', jump_gap=1, top_k=4, max_history=7),
-    TubeConfig(edge_cost='scrMinusSim', iou_threshold=0.3, score_window=2),
-    TubeConfig(iou_threshold=0.0, jump_gap=0, min_publish_length=3, score_threshold=0.2),
-    TubeConfig(nms_iou=0.3, top_k=3, jump_gap=5, min_publish_length=2, max_history=4),
+    road(),
+    road(edge_cost='scrSim', jump_gap=1, top_k=4, max_history=7),
+    road(edge_cost='scrMinusSim', iou_threshold=0.3, score_window=2),
+    road(iou_threshold=0.0, jump_gap=0, min_publish_length=3, score_threshold=0.2),
+    road(nms_iou=0.3, top_k=3, jump_gap=5, min_publish_length=2, max_history=4),
 ])
 def test_fast_linker_equals_plain_reference(cfg):
     frames = list(synthetic_stream(60, 4, 6, seed=7, class_scores=cfg.edge_cost != 'score'))
@@ -239,8 +250,8 @@ def coarse_stream(draw):
 @given(coarse_stream(), st.sampled_from(['score', 'scrSim', 'scrMinusSim']),
        st.integers(0, 2), st.sampled_from([0.0, 0.1, 0.5]), st.integers(1, 3))
 def test_fast_linker_equals_reference_with_ties(frames, edge_cost, jump_gap, iou_thr, top_k):
-    cfg = TubeConfig(edge_cost=edge_cost, jump_gap=jump_gap, iou_threshold=iou_thr,
-                     top_k=top_k, score_window=2, max_history=5, score_threshold=0.0)
+    cfg = road(edge_cost=edge_cost, jump_gap=jump_gap, iou_threshold=iou_thr,
+               top_k=top_k, score_window=2, max_history=5, score_threshold=0.0)
     fast, ref = OnlineTubeLinker(cfg, 3), ReferenceTubeLinker(cfg, 3)
     for t, d in enumerate(frames):
         a, b = fast.update(d, t), ref.update(d, t)
@@ -263,7 +274,7 @@ def test_class_score_near_tie_is_decided_like_the_reference(edge_cost):
     assert 2e-8 < dist[0] - dist[1] < 3e-8
     frames = [dets([box_at(100)], [0.9], [0], [tube]),
               dets([box_at(100), box_at(104)], [0.9, 0.9], [0, 0], [far, near])]
-    cfg = TubeConfig(edge_cost=edge_cost, nms_iou=0.95)
+    cfg = road(edge_cost=edge_cost, nms_iou=0.95)
     fast, ref = OnlineTubeLinker(cfg, 3), ReferenceTubeLinker(cfg, 3)
     run(fast, frames)
     run(ref, frames)
@@ -274,7 +285,7 @@ def test_class_score_near_tie_is_decided_like_the_reference(edge_cost):
 
 
 def test_empty_frames_are_normal_input():
-    lk = OnlineTubeLinker(TubeConfig(edge_cost='scrSim', jump_gap=1), 2)
+    lk = OnlineTubeLinker(road(edge_cost='scrSim', jump_gap=1), 2)
     steps = run(lk, [None, Detections.empty(2), dets([box_at(0)], [0.9], [0], [[0.9, 0.1]]),
                      None])
     assert [s.num_active for s in steps] == [0, 0, 1, 1]
@@ -283,7 +294,7 @@ def test_empty_frames_are_normal_input():
 
 
 def test_malformed_frames_raise_value_errors_naming_the_problem():
-    lk = OnlineTubeLinker(TubeConfig(), 2)
+    lk = OnlineTubeLinker(road(), 2)
     lk.update(dets([box_at(0)], [0.9], [0]), 100)
     with pytest.raises(ValueError, match='stamp_ns: expected stamps to increase, got 50'):
         lk.update(Detections.empty(), 50)
@@ -296,7 +307,7 @@ def test_malformed_frames_raise_value_errors_naming_the_problem():
     with pytest.raises(TypeError, match='stamp_ns'):
         lk.update(Detections.empty(), 1.5)
     with pytest.raises(ValueError, match="edge_cost = 'scrSim' needs Detections.class_scores"):
-        OnlineTubeLinker(TubeConfig(edge_cost='scrSim'), 2).update(
+        OnlineTubeLinker(road(edge_cost='scrSim'), 2).update(
             dets([box_at(0)], [0.9], [0]), 0)
     # A rejected frame changes nothing: the tube is still matched at the next frame.
     step = lk.update(dets([box_at(1)], [0.9], [0]), 200)
@@ -311,11 +322,11 @@ def test_malformed_frames_raise_value_errors_naming_the_problem():
     with pytest.raises(ValueError, match='expected shape'):
         dets([box_at(0), box_at(1)], [0.5], [0, 0])
     with pytest.raises(ValueError, match='num_classes'):
-        OnlineTubeLinker(TubeConfig(), 0)
+        OnlineTubeLinker(road(), 0)
 
 
 def test_active_must_be_read_before_the_next_update():
-    lk = OnlineTubeLinker(TubeConfig(), 1)
+    lk = OnlineTubeLinker(road(), 1)
     first = lk.update(dets([box_at(0)], [0.9], [0]), 0)
     lk.update(dets([box_at(0)], [0.9], [0]), 1)
     with pytest.raises(RuntimeError, match='before the next update'):
@@ -323,7 +334,7 @@ def test_active_must_be_read_before_the_next_update():
 
 
 def test_reset_restarts_the_stamp_order_and_ids_go_on():
-    lk = OnlineTubeLinker(TubeConfig(), 1)
+    lk = OnlineTubeLinker(road(), 1)
     a = lk.update(dets([box_at(0)], [0.9], [0]), 1000).active[0].tube_id
     assert len(lk.flush()) == 1
     lk.reset()
@@ -342,7 +353,7 @@ def test_benchmark_command_prints_figures_and_checks_identity(capsys):
 
 
 def test_tube_comparison_notices_one_changed_box_score_or_frame():
-    lk = OnlineTubeLinker(TubeConfig(jump_gap=1), 2)
+    lk = OnlineTubeLinker(road(jump_gap=1), 2)
     tubes = finished_of(run(lk, [dets([box_at(10 + i), box_at(300)], [0.8, 0.6], [0, 1])
                                  for i in range(4)])) + lk.flush()
     assert len(tubes) == 2 and same_tubes(tubes, tubes[::-1])  # order does not matter
@@ -363,7 +374,7 @@ def test_tube_comparison_notices_one_changed_box_score_or_frame():
 def test_benchmark_exit_status_says_whether_the_tubes_are_identical():
     # main() ends with report_identity(); two genuinely different linkers exist only as a bug,
     # so the failing branch is exercised with differing tube lists.
-    lk = OnlineTubeLinker(TubeConfig(), 1)
+    lk = OnlineTubeLinker(road(), 1)
     tubes = finished_of(run(lk, [dets([box_at(0)], [0.9], [0])] * 3)) + lk.flush()
     out = io.StringIO()
     assert report_identity(tubes, tubes, out) == 0

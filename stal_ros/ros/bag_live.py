@@ -15,7 +15,9 @@ the code that scores offline runs (``stal_ros.bags.score``).  The report counts 
 published nothing for: its first K - 1 frames (no full clip yet) and frames it dropped.
 ``--launch-node MODEL`` starts the node itself (as ``stal.launch.py`` would) for the run.
 ``--lockstep`` waits for each frame's outputs before sending the next, so that nothing is
-dropped however slow the machine: then live and offline results agree exactly.
+dropped however slow the machine: then live and offline results agree exactly.  A model with
+centred clips localises a frame once the frames after it arrived: the player learns that
+latency from the node's first output and waits for the frame it can localise.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ class BagPlayer(Node):
         self._lock = threading.Condition()
         self.received = Received()
         self.labels: LabelInfo | None = None
+        # Frames between the newest frame sent and the one localised: learned in lockstep from
+        # the first output (0: causal clips; (K - 1) // 2: centred ones), None before.
+        self.latency_frames: int | None = None
         self.create_subscription(Detection2DArray, prefix + 'detections', self._on_detections,
                                  RELIABLE)
         self.create_subscription(ActionTubeArray, prefix + 'tubes', self._on_tubes, RELIABLE)
@@ -135,6 +140,24 @@ class BagPlayer(Node):
                     return False
                 self._lock.wait(min(left, 0.1))
 
+    def wait_any_output(self, stamps: Sequence[int], timeout: float) -> int | None:
+        """Wait until both outputs of one of ``stamps`` arrived; return the newest one's index.
+
+        None if none arrived within ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                got = self.received
+                done = [i for i, s in enumerate(stamps)
+                        if s in got.detection_stamps and s in got.tube_stamps]
+                if done:
+                    return done[-1]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._lock.wait(min(left, 0.1))
+
     def wait_quiet(self, quiet: float, timeout: float) -> None:
         """Wait until no output arrived for ``quiet`` seconds (at most ``timeout``)."""
         deadline = time.monotonic() + timeout
@@ -182,11 +205,23 @@ def play_bag(player: BagPlayer, path: Path, topic: str, *, rate: float, lockstep
         player.clock_pub.publish(Clock(clock=msg.header.stamp))
         player.image_pub.publish(msg)
         if lockstep and i >= warmup:
-            if not player.wait_output(stamp, timeout):
-                player.get_logger().warning(f'{path.name}: no output for frame {i} within '
-                                            f'{timeout:g} s; going on')
+            if player.latency_frames is None:
+                # The first output tells how late the model localises: 0 frames with causal
+                # clips, (K - 1) // 2 with centred ones (the target waits for later frames).
+                newest = player.wait_any_output(stamps, timeout)
+                if newest is not None:
+                    player.latency_frames = i - newest
+                    continue
+            elif player.wait_output(stamps[i - player.latency_frames], timeout):
+                continue
+            player.get_logger().warning(f'{path.name}: no output for frame {i} within '
+                                        f'{timeout:g} s; going on')
     if not lockstep:
-        player.wait_output(stamps[-1], timeout)
+        # The newest frame the node can localise: the last one, or (centred clips) one of
+        # the last few; then whatever is still on its way.
+        last = stamps[-1 - (player.latency_frames or 0):]
+        player.wait_any_output(last if player.latency_frames is not None
+                               else stamps[-1 - warmup:], timeout)
     player.wait_quiet(0.5, timeout)
     return LiveRun(path, FrameIndex(path.name, stamps), player.take(), gt_msgs, len(stamps))
 

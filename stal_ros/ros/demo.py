@@ -349,8 +349,8 @@ def write_results(args: argparse.Namespace, collector: Collector, videos: list,
     cv2.imwrite(str(sheet_path), support.contact_sheet(tiles)[:, :, ::-1])
     results = len(collector.tubes)
     lines = [f'stal_node: results for {results} of {total} frames ({total - results} without: '
-             f'the first K - 1 fill the K-frame clip of the model, any others were skipped by '
-             f'its latest-frame policy); {len(frames)} annotated frames.',
+             f'a K-frame clip leaves K - 1 frames of a stream unlocalised, any others were '
+             f'skipped by its latest-frame policy); {len(frames)} annotated frames.',
              *(['(frame numbers approximate: the camera was late by half a period or more)']
                if collector.jitter else []),
              *support.summary_lines(collector.tube_log(), videos, args.rate),

@@ -79,8 +79,8 @@ def demo_specs(source: str, *, rate: float, model: str = '', threshold: float = 
     Both run in ``namespace``; the publisher plays ``source`` (video file, image folder or
     /dev/videoN) on ``<namespace>/image`` (reliable), the node subscribes there reliably
     (no best-effort start before the publisher is known) with the CPU profile, ``model`` and
-    score thresholds of ``threshold`` for boxes and tubes (the profile's 0.01 is for
-    evaluation; an annotated image wants the confident tubes only).
+    score thresholds of ``threshold`` for boxes and tubes (above the defaults, 0.01 and
+    0.1, which evaluation wants; an annotated image wants the confident tubes only).
     """
     if not 0.0 <= threshold < 1.0:
         raise ValueError(f'threshold: expected 0 <= threshold < 1, got {threshold}')
