@@ -70,7 +70,9 @@ def scripted_detections(num_frames: int, seed: int = 0) -> Iterator[tuple[int, D
 
 def scripted_messages(num_frames: int) -> Iterator[tuple[ActionTubeArray, Detection2DArray]]:
     """Run the linker over the scripted scene; yield the two messages of every frame."""
-    linker = OnlineTubeLinker(TubeConfig(), num_classes=len(CLASS_NAMES), id_prefix='dds/')
+    # Every tube reported, one-frame ones included (the flicker gives finished tubes).
+    linker = OnlineTubeLinker(TubeConfig(min_publish_length=1), num_classes=len(CLASS_NAMES),
+                              id_prefix='dds/')
     for stamp_ns, dets in scripted_detections(num_frames):
         step = linker.update(dets, stamp_ns)
         header = Header(stamp=ns_to_time(stamp_ns), frame_id='dds_camera')

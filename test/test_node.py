@@ -330,8 +330,10 @@ def test_lifecycle_and_two_independent_cameras(ros, model):
     peer.node.create_subscription(Detection2DArray, '/rear/detections', rear.append, RELIABLE)
     rear_tubes: list[ActionTubeArray] = []
     peer.node.create_subscription(ActionTubeArray, '/rear/tubes', rear_tubes.append, RELIABLE)
+    # Tubes reported from their first frame: three frames make one clip.
     proc = start('autostart:=false', 'cameras:=[front, rear]',
-                 'detector.postprocess.score_threshold:=0.2', model=model)
+                 'detector.postprocess.score_threshold:=0.2', 'tubes.min_publish_length:=1',
+                 model=model)
     try:
         assert node_state(peer) == 'unconfigured'
         assert peer.node.count_subscribers('/front/image') == 0
@@ -412,7 +414,8 @@ def test_bgr8_padded_and_png_cameras_give_the_detections_of_rgb8(ros, model):
                                       got[name].append, RELIABLE)
     # Camera c's topic name ends in /compressed: the node subscribes CompressedImage there.
     proc = start('cameras:=[a, b, c]', 'detector.postprocess.score_threshold:=0.2',
-                 model=model, remap=('c/image:=c/image/compressed',))
+                 'tubes.min_publish_length:=1', model=model,
+                 remap=('c/image:=c/image/compressed',))
     try:
         peer.wait_for_node(proc, '/a')
         assert peer.spin_until(lambda: all(p.get_subscription_count() == 1
