@@ -129,16 +129,7 @@ class BagPlayer(Node):
 
     def wait_output(self, stamp_ns: int, timeout: float) -> bool:
         """Wait until both outputs of the frame stamped ``stamp_ns`` arrived."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                got = self.received
-                if stamp_ns in got.detection_stamps and stamp_ns in got.tube_stamps:
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._lock.wait(min(left, 0.1))
+        return self.wait_any_output([stamp_ns], timeout) is not None
 
     def wait_any_output(self, stamps: Sequence[int], timeout: float) -> int | None:
         """Wait until both outputs of one of ``stamps`` arrived; return the newest one's index.
@@ -219,9 +210,8 @@ def play_bag(player: BagPlayer, path: Path, topic: str, *, rate: float, lockstep
     if not lockstep:
         # The newest frame the node can localise: the last one, or (centred clips) one of
         # the last few; then whatever is still on its way.
-        last = stamps[-1 - (player.latency_frames or 0):]
-        player.wait_any_output(last if player.latency_frames is not None
-                               else stamps[-1 - warmup:], timeout)
+        late = warmup if player.latency_frames is None else player.latency_frames
+        player.wait_any_output(stamps[-1 - late:], timeout)
     player.wait_quiet(0.5, timeout)
     return LiveRun(path, FrameIndex(path.name, stamps), player.take(), gt_msgs, len(stamps))
 
