@@ -74,7 +74,7 @@ def test_demo_writes_the_annotated_video_contact_sheet_and_summary(
     assert len(list((out / 'stream').glob('*.png'))) == total
 
     lines = log.splitlines()
-    header = next(i for i, line in enumerate(lines) if re.match(r'\d+ tubes of at least 3', line))
+    header = next(i for i, line in enumerate(lines) if re.match(r'\d+ tubes of at least 4', line))
     assert lines[header + 1].split() == ['tube', 'action', 'clip', 'frames', '(time)',
                                          'length', 'score']
     truth = next(i for i, line in enumerate(lines) if line.startswith('Ground truth'))
@@ -83,7 +83,7 @@ def test_demo_writes_the_annotated_video_contact_sheet_and_summary(
                             r'(\d+) +[01]\.\d\d', row), row
         name, first, last, length = re.fullmatch(r'  \S+ +(\w+) +\d+ +(\d+)-(\d+) .* (\d+) +\S+',
                                                  row).groups()
-        assert name in CLASS_NAMES and int(last) - int(first) + 1 == int(length) >= 3
+        assert name in CLASS_NAMES and int(last) - int(first) + 1 == int(length) >= 4
     clips = [line for line in lines if line.startswith('  clip ')]
     assert [c.split(':')[0] for c in clips] == ['  clip 0 (frames 0-11)',
                                                 '  clip 1 (frames 12-23)']
@@ -113,7 +113,7 @@ def test_summary_lists_tubes_and_compares_with_the_truth():
     log.add('cam/1', gt.class_name, 0.8, False, list(zip(gt.frames, gt.boxes)))
     log.add('cam/2', 'jump', 0.4, True, [(0, [0, 0, 5, 5])])
     lines = summary_lines(log, videos, rate=10.0)
-    assert lines[0] == '1 tubes of at least 3 frames (1 shorter ones not listed):'
+    assert lines[0] == '1 tubes of at least 4 frames (1 shorter ones not listed):'
     first, last = int(gt.frames[0]), int(gt.frames[-1])
     assert lines[2].split()[:4] == ['cam/1', gt.class_name, '0', f'{first}-{last}']
     assert lines[4] == '  clip 0 (frames 0-39):'

@@ -5,6 +5,9 @@
 import hashlib
 import json
 
+from conftest import REPO
+import pytest
+
 from stal_ros.config import TubeConfig
 from stal_ros.data.motion import ground_truth, make_split, MotionConfig
 from stal_ros.evaluate import evaluate
@@ -13,21 +16,33 @@ from stal_ros.net.detector import build_detector
 TOLERANCE = 0.02
 
 
-def test_shipped_model_scores_its_recorded_frame_map_on_a_fixed_test_set(repo):
+@pytest.fixture(scope='module')
+def shipped():
+    """Return models/lite_dis.json, the model and its fixed test videos (loaded once)."""
+    info = json.loads((REPO / 'models' / 'lite_dis.json').read_text())
+    detector = build_detector(checkpoint=REPO / 'models' / 'lite_dis.pt', device='cpu')
+    side = detector.config.input_size
+    videos = make_split('test', info['ci_check']['videos'],
+                        MotionConfig(height=side, width=side))
+    return info, detector, videos
+
+
+def test_shipped_model_is_the_listed_file(repo):
     info = json.loads((repo / 'models' / 'lite_dis.json').read_text())
     path = repo / 'models' / 'lite_dis.pt'
     assert hashlib.sha256(path.read_bytes()).hexdigest() == info['sha256']
     assert path.stat().st_size < 25 * 2 ** 20
-    detector = build_detector(checkpoint=path, device='cpu')
+
+
+def test_shipped_model_scores_its_recorded_frame_map_on_a_fixed_test_set(shipped):
+    info, detector, videos = shipped
     check = info['ci_check']
-    side = detector.config.input_size
-    videos = make_split('test', check['videos'], MotionConfig(height=side, width=side))
     numbers = evaluate(detector, videos, ground_truth(videos), tubes=TubeConfig(), trim=None)
     assert numbers['frame'].mean_ap >= check['frame_map'] - TOLERANCE
     assert numbers['video'].mean_ap(0.5) >= check['video_map_0.5'] - TOLERANCE
 
 
-def test_shipped_model_needs_motion_to_recognise_the_actions(repo):
+def test_shipped_model_needs_motion_to_recognise_the_actions(shipped):
     """Clips without motion (the target frame repeated K times) leave the model nearly blind.
 
     The benchmark's classes are defined only by how actors move, so a model that reads the
@@ -37,11 +52,8 @@ def test_shipped_model_needs_motion_to_recognise_the_actions(repo):
     from stal_ros.frames import FrameBuffer
     from stal_ros.metrics import frame_ap
     from stal_ros.metrics.annotations import FrameDetections
-    info = json.loads((repo / 'models' / 'lite_dis.json').read_text())
+    info, detector, videos = shipped
     check = info['ci_check']
-    detector = build_detector(checkpoint=repo / 'models' / 'lite_dis.pt', device='cpu')
-    side = detector.config.input_size
-    videos = make_split('test', check['videos'], MotionConfig(height=side, width=side))
     k = detector.config.frames.num_frames
     parts = []
     for video in videos:

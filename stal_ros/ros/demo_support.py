@@ -21,6 +21,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from stal_ros.config import TubeConfig
 from stal_ros.data.motion import make_split, MotionConfig, MotionVideo
 from stal_ros.metrics.overlap import spatio_temporal_iou
 from stal_ros.ros.launch_spec import fastdds_env, NodeSpec, stal_node_spec
@@ -156,8 +157,11 @@ def frames_to_text(first: int, last: int, rate: float) -> str:
 
 
 def summary_lines(log: TubeLog, videos: Sequence[MotionVideo], rate: float,
-                  min_length: int = 3) -> list[str]:
+                  min_length: int = TubeConfig().min_publish_length) -> list[str]:
     """Return the printed summary: the tubes, then per clip the truth and what matched.
+
+    Tubes shorter than ``min_length`` frames are counted but not listed (the default is the
+    node's own ``tubes.min_publish_length``, below which it publishes no tube).
 
     A true action counts as found when a listed tube of its class has a spatio-temporal IoU of
     at least ``MATCH_IOU`` with it (boxes in stream frames; the clips are 128 x 128).
