@@ -298,16 +298,25 @@ def training_videos(recipe: TrainRecipe) -> list[Any]:
 
 
 class _Logger:
-    """Losses to the log, a JSON-lines file and TensorBoard (when installed)."""
+    """Losses to the log, a JSON-lines file and TensorBoard (when installed).
 
-    def __init__(self, out: Path, enabled: bool) -> None:
+    A run starting at step ``start`` (0, or a resumed state's step) first drops what was logged
+    for later steps: an interrupted run logs past its last checkpoint, and the resumed run
+    logs those steps again.
+    """
+
+    def __init__(self, out: Path, enabled: bool, start: int = 0) -> None:
         self.enabled = enabled
-        self.file = (out / 'log.jsonl').open('a') if enabled else None
+        self.file = None
         self.board = None
         if enabled:
+            path = out / 'log.jsonl'
+            kept = [line for line in _read_lines(path) if _logged_step(line) <= start]
+            path.write_text(''.join(line + '\n' for line in kept))
+            self.file = path.open('a')
             try:
                 from torch.utils.tensorboard import SummaryWriter
-                self.board = SummaryWriter(str(out / 'tensorboard'))
+                self.board = SummaryWriter(str(out / 'tensorboard'), purge_step=start + 1)
             except ImportError:
                 LOG.info('tensorboard is not installed: losses go to log.jsonl only')
 
@@ -325,6 +334,18 @@ class _Logger:
             self.file.close()
         if self.board is not None:
             self.board.close()
+
+
+def _read_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.is_file() else []
+
+
+def _logged_step(line: str) -> float:
+    """Return the step of one log.jsonl line (infinity for a line cut short by a crash)."""
+    try:
+        return int(json.loads(line)['step'])
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike | None = None,
@@ -401,13 +422,14 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
         LOG.info('training %s on %s (%d process(es)): %d clips from %d videos, %d steps of %d',
                  type(model.backbone).__name__, device, process.world, len(dataset),
                  len(videos), cfg.iterations, cfg.batch_size)
-    logger = _Logger(out, process.main)
+    logger = _Logger(out, process.main, start)
     stream = batches(dataset, per_process, cfg.seed, process, cfg.workers, start)
     bar = None
     if progress and process.main:
         from tqdm import tqdm
         bar = tqdm(total=cfg.iterations, initial=start, unit='step', dynamic_ncols=True)
     sums: dict[str, float] = {}
+    summed = 0
     began = time.monotonic()
     end = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
     pretrain = cfg.flow_pretrain_iterations if learned_flow else 0
@@ -446,20 +468,21 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
                                      'optim.lr or check the data')
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value
+        summed += 1
         done = step + 1
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f'{values["loss"]:.3f}')
         if done % cfg.log_every == 0 or done == cfg.iterations:
-            count = (done - 1) % cfg.log_every + 1
-            mean = {k: v / count for k, v in sums.items()}
+            # The mean over the steps since the last log (or since a resume).
+            mean = {k: v / summed for k, v in sums.items()}
             mean['lr'] = optimizer.param_groups[0]['lr']
             logger.write(done, mean)
             if process.main:
                 LOG.info('step %d/%d loss %.4f (conf %.4f reg %.4f flow %.4f) lr %.2e, %.1f s',
                          done, cfg.iterations, mean['loss'], mean['conf'], mean['reg'],
                          mean['flow'], mean['lr'], time.monotonic() - began)
-            sums = {}
+            sums, summed = {}, 0
         if process.main and (done % cfg.checkpoint_every == 0 or done == end):
             save_state(out / 'last.pt', model, optimizer, done, recipe)
     if bar is not None:

@@ -4,6 +4,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -110,15 +111,24 @@ def test_a_few_steps_lower_the_loss_and_write_a_checkpoint_that_rebuilds(tmp_pat
 
 
 def test_resume_continues_at_the_same_step_with_the_same_state(tmp_path):
-    recipe = load_recipe(None, TINY_RUN + ['train.iterations=6', 'optim.lr=0.003'])
+    recipe = load_recipe(None, TINY_RUN + ['train.iterations=6', 'optim.lr=0.003',
+                                           'train.log_every=1'])
     train(recipe, tmp_path / 'full', progress=False)
     full = load_state(tmp_path / 'full' / 'last.pt')
     stopped = tmp_path / 'stopped'
     train(recipe, stopped, progress=False, stop_after=3)
     assert load_state(stopped / 'last.pt')['step'] == 3 and not (stopped / 'model.pt').exists()
-    train(recipe, stopped, resume=stopped / 'last.pt', progress=False)
+    # An interruption after the checkpoint of step 3 but after logging step 4 and 5.
+    shutil.copy(stopped / 'last.pt', tmp_path / 'step3.pt')
+    train(recipe, stopped, resume=stopped / 'last.pt', progress=False, stop_after=2)
+    train(recipe, stopped, resume=tmp_path / 'step3.pt', progress=False)
     end = load_state(stopped / 'last.pt')
     assert end['step'] == 6
+    logged, expected = ([json.loads(line) for line in (run / 'log.jsonl').read_text().splitlines()]
+                        for run in (stopped, tmp_path / 'full'))
+    assert [r['step'] for r in logged] == [1, 2, 3, 4, 5, 6]     # steps 4 and 5 logged once
+    for got, want in zip(logged, expected):
+        assert got == pytest.approx(want, rel=1e-4)
     for key, value in full['model'].items():
         torch.testing.assert_close(end['model'][key], value, msg=key)
     for a, b in zip(full['optimizer']['state'].values(), end['optimizer']['state'].values()):
