@@ -5,7 +5,8 @@
 Runs a model on every frame of every video of a split as the node does (a causal frame
 buffer, the detector, the online ROAD linker per video), then scores:
 
-* frame-mAP at ``--iou`` (0.5) from every per-frame detection;
+* frame-mAP at ``--iou`` (0.5) from every per-frame detection, and the frame confusion (which
+  class the best-scoring overlapping box gives each true box, or missed: why a class is weak);
 * video-mAP at 0.2, 0.5, 0.75 and 0.5:0.95 from the linker's tubes (optionally trimmed with
   ROAD's Viterbi and minimum length, ``--trim``);
 * the flow end-point error of the model's flow subnet (learned or classical) against the exact
@@ -36,7 +37,7 @@ import torch
 from stal_ros.config import TrimConfig, TubeConfig
 from stal_ros.frames import FrameBuffer
 from stal_ros.metrics import (APResult, DEFAULT_THRESHOLDS, DetectedTube, frame_ap,
-                              FrameDetections, video_ap, VideoAPResult)
+                              frame_confusion, FrameDetections, video_ap, VideoAPResult)
 from stal_ros.net.detector import build_detector, Detector
 from stal_ros.net.flow_loss import endpoint_error
 from stal_ros.tubes import OnlineTubeLinker
@@ -172,11 +173,14 @@ def evaluate(detector: Detector, videos: Sequence[Any], gt: Any, *, tubes: TubeC
     seconds = time.monotonic() - began
     if trim is not None:
         found = trim_tubes(found, trim)
-    frames = frame_ap(gt, FrameDetections.concatenate(parts), iou)
+    detections = FrameDetections.concatenate(parts)
+    frames = frame_ap(gt, detections, iou)
+    confusion = frame_confusion(gt, detections, iou)
     video = video_ap(gt, found, DEFAULT_THRESHOLDS)
     epe = flow_error(detector, videos)
     num_frames = sum(v.frames.shape[0] for v in videos)
-    return {'frame': frames, 'video': video, 'flow_epe': epe, 'num_videos': len(videos),
+    return {'frame': frames, 'confusion': confusion, 'video': video, 'flow_epe': epe,
+            'num_videos': len(videos),
             'num_frames': num_frames, 'num_tubes': len(found),
             'seconds_per_frame': seconds / max(num_frames, 1)}
 
@@ -190,16 +194,52 @@ def summary(numbers: dict[str, Any]) -> dict[str, Any]:
         'video_map': {'0.2': video.mean_ap(0.2), '0.5': video.mean_ap(0.5),
                       '0.75': video.mean_ap(0.75), '0.5:0.95': video.mean_ap_coco},
         'protocol': frames.protocol, 'frame_classes': _rows(frames),
+        'frame_confusion': _confusion_rows(numbers['confusion'],
+                                           [c.name for c in frames.classes]),
         'video_classes_0.5': _rows(video.result(0.5)),
         'flow_epe': numbers['flow_epe'], 'num_videos': numbers['num_videos'],
         'num_frames': numbers['num_frames'], 'num_tubes': numbers['num_tubes'],
         'seconds_per_frame': numbers['seconds_per_frame']}
 
 
+def _confusion_rows(counts: np.ndarray, names: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Return {true class: {class given or 'missed': boxes}}, zero counts left out."""
+    columns = [*names, 'missed']
+    return {name: {columns[j]: int(n) for j, n in enumerate(row) if n}
+            for name, row in zip(names, counts)}
+
+
+def format_confusion(counts: np.ndarray, names: Sequence[str], iou: float) -> str:
+    """Return the frame confusion as a text table, in % of each true class's boxes.
+
+    Rows are the true classes, numbered; columns the class given, by the same numbers.
+
+    Args:
+        counts: (K, K + 1) from ``frame_confusion`` (column K: missed).
+        names: the K class names.
+        iou: the IoU threshold used (for the title).
+    """
+    label = [f'{k:>2} {name}' for k, name in enumerate(names)]
+    width = max(len(text) for text in label)
+    lines = [f'Frame confusion (IoU >= {iou:g}): % of the true boxes of each class (rows) that '
+             'the best-scoring', 'overlapping box gives to each class (columns), or missed '
+             '(no box overlaps):',
+             ' ' * width + ''.join(f'{k:>6}' for k in range(len(names))) + '  missed   boxes']
+    for text, row in zip(label, counts):
+        total = int(row.sum())
+        share = 100.0 * row / max(total, 1)
+        lines.append(f'{text:<{width}}' + ''.join(f'{v:>6.1f}' for v in share[:-1])
+                     + f'{share[-1]:>8.1f}{total:>8}')
+    return '\n'.join(lines)
+
+
 def print_report(numbers: dict[str, Any], stream: Any = None) -> dict[str, Any]:
     """Print the per-class tables and the summary line; return ``summary(numbers)``."""
     stream = sys.stdout if stream is None else stream
     stream.write(numbers['frame'].format_table() + '\n\n')
+    names = [c.name for c in numbers['frame'].classes]
+    stream.write(format_confusion(numbers['confusion'], names, numbers['frame'].iou_threshold)
+                 + '\n\n')
     stream.write(numbers['video'].format_table() + '\n\n')
     report = summary(numbers)
     epe = report['flow_epe']

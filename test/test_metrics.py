@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from stal_ros.geometry import box_iou
-from stal_ros.metrics import (average_precision, DetectedTube, frame_ap, FrameDetections,
-                              GroundTruth, GroundTruthTube, precision_recall,
+from stal_ros.metrics import (average_precision, DetectedTube, frame_ap, frame_confusion,
+                              FrameDetections, GroundTruth, GroundTruthTube, precision_recall,
                               spatio_temporal_iou, temporal_iou, tube_nms, video_ap,
                               VideoAnnotations)
 from stal_ros.structures import Detections
@@ -193,6 +193,26 @@ def test_frame_ap_threshold_is_inclusive_and_best_unmatched_box():
                                          ('v1', 1, 0, 0.8, [2, 0, 12, 10])])
     assert frame_ap(gt, dets, iou_threshold=0.4).classes[0].num_tp == 2
     assert frame_ap(gt, dets, iou_threshold=0.7).classes[0].num_tp == 1
+
+
+def test_frame_confusion_counts_the_class_of_the_best_overlapping_box():
+    gt = gt_split([gtube('v1', 0, 1, 3), gtube('v2', 1, 1, 2),
+                   gtube('v2', 2, 1, 1, [20, 20, 30, 30])], 3)
+    dets = FrameDetections.from_records([
+        ('v1', 1, 0, 0.9, BOX), ('v1', 1, 1, 0.5, BOX),        # right class scores best
+        ('v1', 2, 1, 0.8, BOX), ('v1', 2, 0, 0.7, BOX),        # class 1 scores best
+        ('v1', 3, 0, 0.9, [20, 20, 30, 30]),                    # no overlap: missed
+        ('v2', 1, 2, 0.6, BOX), ('v2', 1, 1, 0.9, [0, 0, 10, 4]),  # IoU 0.4 does not count
+        ('v2', 2, 1, 0.3, [0, 0, 10, 5]),                       # IoU 0.5 counts
+        ('v2', 1, 0, 0.2, [20, 20, 30, 30])])                   # the class-2 box, given 0
+    counts = frame_confusion(gt, dets, 0.5)
+    np.testing.assert_array_equal(counts, [[1, 1, 0, 1], [0, 1, 1, 0], [1, 0, 0, 0]])
+    assert counts.sum(1).tolist() == [3, 2, 1]              # every true box counted once
+    assert frame_confusion(gt, dets, 0.4)[1].tolist() == [0, 2, 0, 0]   # 0.9 box: IoU 0.4
+    assert frame_confusion(gt, FrameDetections.from_records([]), 0.5)[:, 3].tolist() == \
+        [3, 2, 1]
+    with pytest.raises(ValueError, match="video 'v9' is not in the ground truth"):
+        frame_confusion(gt, FrameDetections.from_records([('v9', 1, 0, 0.5, BOX)]))
 
 
 def perfect_split(rng, num_videos=4, num_classes=3):

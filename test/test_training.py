@@ -161,6 +161,10 @@ def test_evaluation_report_holds_the_numbers_it_prints(tmp_path, capsys):
     assert f"@0.5 {report['video_map']['0.5']:.4f}" in printed
     assert len(report['sha256']) == 64 and report['config']['input_size'] == 64
     assert report['num_videos'] == 2 and report['flow_epe'] is not None
+    # The confusion counts every true box once, in its own class's row.
+    assert 'Frame confusion (IoU >= 0.5)' in printed
+    for row in report['frame_classes']:
+        assert sum(report['frame_confusion'][row['class']].values()) == row['num_gt']
     assert (out / 'pr_curves.png').stat().st_size > 10_000
 
 

@@ -13,7 +13,7 @@ from stal_ros.metrics.annotations import (DetectedTube, FrameDetections, GroundT
                                           GroundTruthTube, VideoAnnotations)
 from stal_ros.metrics.ap import (APResult, average_precision, ClassAP, DEFAULT_PROTOCOL,
                                  precision_recall, PROTOCOLS)
-from stal_ros.metrics.frame_ap import frame_ap
+from stal_ros.metrics.frame_ap import frame_ap, frame_confusion
 from stal_ros.metrics.overlap import spatio_temporal_iou, temporal_iou
 from stal_ros.metrics.video_ap import (COCO_THRESHOLDS, DEFAULT_THRESHOLDS, tube_iou, tube_nms,
                                        video_ap, VideoAPResult)
@@ -21,5 +21,5 @@ from stal_ros.metrics.video_ap import (COCO_THRESHOLDS, DEFAULT_THRESHOLDS, tube
 __all__ = ['APResult', 'COCO_THRESHOLDS', 'ClassAP', 'DEFAULT_PROTOCOL', 'DEFAULT_THRESHOLDS',
            'DetectedTube', 'FrameDetections', 'GroundTruth', 'GroundTruthTube', 'PROTOCOLS',
            'VideoAPResult', 'VideoAnnotations', 'average_precision', 'frame_ap',
-           'precision_recall', 'spatio_temporal_iou', 'temporal_iou', 'tube_iou', 'tube_nms',
-           'video_ap']
+           'frame_confusion', 'precision_recall', 'spatio_temporal_iou', 'temporal_iou',
+           'tube_iou', 'tube_nms', 'video_ap']

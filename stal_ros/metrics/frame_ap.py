@@ -108,3 +108,52 @@ def frame_ap(gt: GroundTruth, detections: FrameDetections, iou_threshold: float 
         classes.append(class_ap(k, gt.class_names[k], detections.scores[sel], tp, num_gt,
                                 protocol))
     return APResult('frame-AP', protocol, iou_threshold, tuple(classes))
+
+
+def frame_confusion(gt: GroundTruth, detections: FrameDetections,
+                    iou_threshold: float = 0.5) -> np.ndarray:
+    """Which class the detector gives each true box: the confusions behind a low frame-AP.
+
+    For every ground-truth box, the detections of any class in its frame that overlap it with
+    IoU >= ``iou_threshold`` are found; the box counts for the class of the best-scoring one,
+    or as missed when there is none.
+
+    Args:
+        gt: ground truth of the split (K classes); every detection's video must be in it.
+        detections: frame-level detections (D rows).
+        iou_threshold: spatial IoU of an overlap.
+
+    Returns:
+        (K, K + 1) int64 counts: row = true class, column = class given (column K: missed).
+        Each row sums to the number of true boxes of its class.
+    """
+    iou_threshold = check_threshold('iou_threshold', iou_threshold)
+    if not isinstance(detections, FrameDetections):
+        raise TypeError(f'detections: expected FrameDetections, got '
+                        f'{type(detections).__name__}')
+    names = list(gt.videos)
+    vid_of = {v: i for i, v in enumerate(names)}
+    unknown = set(detections.videos.tolist()) - set(vid_of)
+    if unknown:
+        raise ValueError(f'detections: video {sorted(unknown)[0]!r} is not in the ground truth')
+    det_vid = np.array([vid_of[v] for v in detections.videos.tolist()], np.int64)
+    det_key = _frame_keys(det_vid, detections.frames)
+    order = np.argsort(det_key, kind='stable')
+    sorted_keys = det_key[order]
+    counts = np.zeros((gt.num_classes, gt.num_classes + 1), np.int64)
+    for tube in gt.tubes():
+        keys = _frame_keys(np.full(tube.frames.size, vid_of[tube.video]), tube.frames)
+        first = np.searchsorted(sorted_keys, keys, 'left')
+        last = np.searchsorted(sorted_keys, keys, 'right')
+        for a, b, box in zip(first.tolist(), last.tolist(), tube.boxes):
+            given = gt.num_classes
+            if b > a:
+                rows = order[a:b]
+                iou = box_iou(np.asarray(detections.boxes[rows], np.float64),
+                              np.asarray(box, np.float64)[None])[:, 0]
+                overlapping = rows[iou >= iou_threshold]
+                if overlapping.size:
+                    given = int(detections.labels[overlapping[
+                        np.argmax(detections.scores[overlapping])]])
+            counts[tube.label, given] += 1
+    return counts
