@@ -25,6 +25,20 @@ def _frame_keys(video_ids: np.ndarray, frames: np.ndarray) -> np.ndarray:
     return video_ids.astype(np.int64) * (1 << 32) + (frames - np.iinfo(np.int32).min)
 
 
+def _detection_keys(gt: GroundTruth,
+                    detections: FrameDetections) -> tuple[dict[str, int], np.ndarray]:
+    """Check the detections against the split; return {video: index} and (D,) frame keys."""
+    if not isinstance(detections, FrameDetections):
+        raise TypeError(f'detections: expected FrameDetections, got '
+                        f'{type(detections).__name__}')
+    vid_of = {v: i for i, v in enumerate(gt.videos)}
+    unknown = set(detections.videos.tolist()) - set(vid_of)
+    if unknown:
+        raise ValueError(f'detections: video {sorted(unknown)[0]!r} is not in the ground truth')
+    det_vid = np.array([vid_of[v] for v in detections.videos.tolist()], np.int64)
+    return vid_of, _frame_keys(det_vid, detections.frames)
+
+
 def match_frame(det_boxes: np.ndarray, gt_boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
     """True-positive flags of one frame's detections of one class.
 
@@ -67,19 +81,10 @@ def frame_ap(gt: GroundTruth, detections: FrameDetections, iou_threshold: float 
     """
     check_protocol(protocol)
     iou_threshold = check_threshold('iou_threshold', iou_threshold)
-    if not isinstance(detections, FrameDetections):
-        raise TypeError(f'detections: expected FrameDetections, got '
-                        f'{type(detections).__name__}')
-    names = list(gt.videos)
-    vid_of = {v: i for i, v in enumerate(names)}
-    unknown = set(detections.videos.tolist()) - set(vid_of)
-    if unknown:
-        raise ValueError(f'detections: video {sorted(unknown)[0]!r} is not in the ground truth')
+    vid_of, det_key = _detection_keys(gt, detections)
     if len(detections) and detections.labels.max() >= gt.num_classes:
         raise ValueError(f'detections.labels: expected < num_classes = {gt.num_classes}, got '
                          f'{detections.labels.max()}')
-    det_vid = np.array([vid_of[v] for v in detections.videos.tolist()], np.int64)
-    det_key = _frame_keys(det_vid, detections.frames)
     classes = []
     for k in range(gt.num_classes):
         # Ground-truth boxes of class k by frame key.
@@ -128,16 +133,7 @@ def frame_confusion(gt: GroundTruth, detections: FrameDetections,
         Each row sums to the number of true boxes of its class.
     """
     iou_threshold = check_threshold('iou_threshold', iou_threshold)
-    if not isinstance(detections, FrameDetections):
-        raise TypeError(f'detections: expected FrameDetections, got '
-                        f'{type(detections).__name__}')
-    names = list(gt.videos)
-    vid_of = {v: i for i, v in enumerate(names)}
-    unknown = set(detections.videos.tolist()) - set(vid_of)
-    if unknown:
-        raise ValueError(f'detections: video {sorted(unknown)[0]!r} is not in the ground truth')
-    det_vid = np.array([vid_of[v] for v in detections.videos.tolist()], np.int64)
-    det_key = _frame_keys(det_vid, detections.frames)
+    vid_of, det_key = _detection_keys(gt, detections)
     order = np.argsort(det_key, kind='stable')
     sorted_keys = det_key[order]
     counts = np.zeros((gt.num_classes, gt.num_classes + 1), np.int64)
