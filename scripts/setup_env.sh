@@ -119,7 +119,8 @@ else
     echo "only $((avail_kb / 1024)) MB free under $VENV; torch alone needs about 6 GB." >&2
     false
   fi
-  "$VPY" -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel 2>&1 \
+  # colcon-core 0.21 wants setuptools < 80: install that range, not the newest then a downgrade.
+  "$VPY" -m pip install -q --disable-pip-version-check --upgrade pip 'setuptools<80' wheel 2>&1 \
     | { grep -v '^WARNING: Location' || true; }
   args=()
   for r in "${REQS[@]}"; do args+=(-r "$r"); done
