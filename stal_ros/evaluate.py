@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from stal_ros.config import TrimConfig, TubeConfig
+from stal_ros.data.motion import ground_truth, make_split, MotionConfig
 from stal_ros.frames import FrameBuffer
 from stal_ros.metrics import (APResult, DEFAULT_THRESHOLDS, DetectedTube, frame_ap,
                               frame_confusion, FrameDetections, video_ap, VideoAPResult)
@@ -45,6 +46,7 @@ from stal_ros.tubes.trim import detected_tube, trim_tubes
 
 LOG = logging.getLogger('stal_ros.evaluate')
 FRAME_NS = 33_333_333  # stamps of a 30 fps stream (frame t at (t + 1) * FRAME_NS)
+MOTION_SIZE = MotionConfig().height  # the motion benchmark's videos, as stal-train makes them
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -277,7 +279,6 @@ def write_report(out: str | os.PathLike, numbers: dict[str, Any], report: dict[s
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (``stal-evaluate``)."""
-    from stal_ros.data.motion import ground_truth, make_split
     from stal_ros.data.public import KINDS, open_dataset
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--model', required=True, help='checkpoint (.pt) to evaluate')
@@ -294,6 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help='videos of the split (default: 100 generated motion videos, all '
                         'videos of a folder or a public data set)')
     parser.add_argument('--data', help='read the split from a stal-make-benchmark folder')
+    parser.add_argument('--size', type=int, default=MOTION_SIZE,
+                        help=f'side of the generated motion-benchmark videos ({MOTION_SIZE}, as '
+                        'in training); the model resizes them to its input size')
     parser.add_argument('--out', help='folder for report.json and the PR plots')
     parser.add_argument('--iou', type=float, default=0.5, help='frame-AP IoU threshold')
     parser.add_argument('--trim', action='store_true',
@@ -302,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:
         parser.error(f'--count {args.count}: expected at least 1 video')
+    if args.size < 16:
+        parser.error(f'--size {args.size}: expected at least 16 pixels')
     public = None
     if args.dataset != 'motion':
         kind = KINDS[args.dataset]
@@ -339,9 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.count is not None:
                 videos = videos[:args.count]
         else:
-            from stal_ros.data.motion import MotionConfig
-            side = detector.config.input_size
-            config = MotionConfig(height=side, width=side)
+            config = MotionConfig(height=args.size, width=args.size)
             videos = make_split(args.split, 100 if args.count is None else args.count, config)
         gt = ground_truth(videos)
         split = args.data or args.split
@@ -352,7 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_report(args.out, numbers, report, {
             'model': str(args.model), 'sha256': sha256(args.model),
             'config': detector.config.to_dict(), 'split': split, 'dataset': args.dataset,
-            'count': len(videos), 'trim': args.trim})
+            'count': len(videos), 'trim': args.trim,
+            'video_size': args.size if public is None and not args.data else None})
     return 0
 
 

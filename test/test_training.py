@@ -154,9 +154,11 @@ def test_evaluation_report_holds_the_numbers_it_prints(tmp_path, capsys):
     recipe = load_recipe(None, TINY_RUN + ['train.iterations=2'])
     path = train(recipe, tmp_path / 'run', progress=False)
     out = tmp_path / 'eval'
-    assert evaluate_main(['--model', str(path), '--count', '2', '--out', str(out)]) == 0
+    assert evaluate_main(['--model', str(path), '--count', '2', '--size', '64',
+                          '--out', str(out)]) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / 'report.json').read_text())
+    assert report['video_size'] == 64 and report['num_frames'] == 2 * 40
     assert f"frame-mAP@0.5 {report['frame_map']:.4f}" in printed
     assert f"@0.5 {report['video_map']['0.5']:.4f}" in printed
     assert len(report['sha256']) == 64 and report['config']['input_size'] == 64
@@ -166,6 +168,9 @@ def test_evaluation_report_holds_the_numbers_it_prints(tmp_path, capsys):
     for row in report['frame_classes']:
         assert sum(report['frame_confusion'][row['class']].values()) == row['num_gt']
     assert (out / 'pr_curves.png').stat().st_size > 10_000
+    with pytest.raises(SystemExit):
+        evaluate_main(['--model', str(path), '--size', '8'])
+    assert '--size 8: expected at least 16 pixels' in capsys.readouterr().err
 
 
 @pytest.mark.slow
