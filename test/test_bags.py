@@ -243,6 +243,8 @@ def test_stal_bag_write_and_eval_commands(tmp_path, capsys):
     assert report['mode'] == 'offline' and len(report['sha256']) == 64
     assert 0.0 <= report['frame_map'] <= 1.0 and 0.0 <= report['frame_map_raw'] <= 1.0
     assert report['frames_published'] == report['num_frames'] - 2
+    for row in report['frame_classes']:                # every true box in its class's row
+        assert sum(report['frame_confusion'][row['class']].values()) == row['num_gt']
     assert (tmp_path / 'report' / 'pr_curves.png').stat().st_size > 0
     assert 'frame-mAP@0.5' in capsys.readouterr().out
 

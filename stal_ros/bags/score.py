@@ -27,7 +27,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from stal_ros import messages
-from stal_ros.metrics import DEFAULT_THRESHOLDS, DetectedTube, frame_ap, video_ap
+from stal_ros.metrics import (DEFAULT_THRESHOLDS, DetectedTube, frame_ap, frame_confusion,
+                              video_ap)
 from stal_ros.metrics.annotations import (FrameDetections, GroundTruth, GroundTruthTube,
                                           VideoAnnotations)
 from stal_ros.structures import Tube
@@ -225,9 +226,11 @@ def score(videos: Sequence[VideoOutputs], class_names: Sequence[str], *, iou: fl
     if not videos:
         raise ValueError('score: expected at least one video, got none')
     gt = GroundTruth([v.annotations for v in videos], len(class_names), class_names)
-    frames = frame_ap(gt, FrameDetections.concatenate(v.detections for v in videos), iou)
+    detections = FrameDetections.concatenate(v.detections for v in videos)
+    frames = frame_ap(gt, detections, iou)
     tubes = [t for v in videos for t in v.tubes]
     video = video_ap(gt, tubes, DEFAULT_THRESHOLDS if thresholds is None else thresholds)
-    return {'frame': frames, 'video': video, 'flow_epe': None, 'num_videos': len(videos),
+    return {'frame': frames, 'confusion': frame_confusion(gt, detections, iou), 'video': video,
+            'flow_epe': None, 'num_videos': len(videos),
             'num_frames': sum(len(v.index) for v in videos), 'num_tubes': len(tubes),
             'seconds_per_frame': None}
