@@ -153,7 +153,10 @@ def _plot(results: dict[str, APResult], path: Path) -> None:
         ax.set_xlim(0, 1.01)
         ax.set_ylim(0, 1.01)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc='lower left')
+        if ax.lines:
+            ax.legend(fontsize=7, loc='lower left')
+        else:                  # no class with both ground truth and a detection
+            ax.text(0.5, 0.5, 'no detections', ha='center', va='center')
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
