@@ -312,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.size < 16:
         parser.error(f'--size {args.size}: expected at least 16 pixels')
     public = None
+    video_size = None           # the side of generated videos; None for read ones
     if args.dataset != 'motion':
         kind = KINDS[args.dataset]
         if not args.root:
@@ -348,7 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.count is not None:
                 videos = videos[:args.count]
         else:
-            config = MotionConfig(height=args.size, width=args.size)
+            video_size = args.size
+            config = MotionConfig(height=video_size, width=video_size)
             videos = make_split(args.split, 100 if args.count is None else args.count, config)
         gt = ground_truth(videos)
         split = args.data or args.split
@@ -360,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             'model': str(args.model), 'sha256': sha256(args.model),
             'config': detector.config.to_dict(), 'split': split, 'dataset': args.dataset,
             'count': len(videos), 'trim': args.trim,
-            'video_size': args.size if public is None and not args.data else None})
+            'video_size': video_size})
     return 0
 
 

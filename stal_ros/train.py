@@ -311,7 +311,8 @@ class _Logger:
         self.board = None
         if enabled:
             path = out / 'log.jsonl'
-            kept = [line for line in _read_lines(path) if _logged_step(line) <= start]
+            lines = path.read_text().splitlines() if path.is_file() else []
+            kept = [line for line in lines if _logged_step(line) <= start]
             path.write_text(''.join(line + '\n' for line in kept))
             self.file = path.open('a')
             try:
@@ -334,10 +335,6 @@ class _Logger:
             self.file.close()
         if self.board is not None:
             self.board.close()
-
-
-def _read_lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.is_file() else []
 
 
 def _logged_step(line: str) -> float:

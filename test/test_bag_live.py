@@ -35,12 +35,11 @@ def models(tmp_path_factory):
     """
     from dataclasses import replace
 
-    from stal_ros.config import FramesConfig
     from stal_ros.net.checkpoint import load_checkpoint, save_checkpoint
     from stal_ros.net.detector import build_model
     shipped = load_checkpoint(MODEL)
     mode = {'causal': 'centred', 'centred': 'causal'}[shipped.config.frames.mode]
-    config = replace(shipped.config, frames=FramesConfig(num_frames=3, mode=mode))
+    config = replace(shipped.config, frames=replace(shipped.config.frames, mode=mode))
     model = build_model(config)
     model.load_state_dict(shipped.model)
     other = tmp_path_factory.mktemp('models') / f'{mode}.pt'
