@@ -46,6 +46,7 @@ from stal_ros.config import (AugmentConfig, ConfigBase, ConfigError, DetectorCon
 from stal_ros.data.clips import ClipDataset, collate
 from stal_ros.data.motion import CLASS_NAMES, make_split, MotionConfig
 from stal_ros.data.public import KINDS, open_dataset
+from stal_ros.frames import FrameBuffer
 from stal_ros.net.checkpoint import load_checkpoint, save_checkpoint
 from stal_ros.net.checkpoint import load_state as load_weights
 from stal_ros.net.detector import build_model, resolve_device, STALDetector
@@ -257,6 +258,44 @@ def save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, s
     os.replace(tmp, path)
 
 
+FUSION_WEIGHT = 'motion.to_image.conv.weight'
+
+
+def widen_frames(state: dict[str, torch.Tensor], config: DetectorConfig,
+                 model: STALDetector) -> dict[str, torch.Tensor]:
+    """Fit the weights of a model trained on fewer frames per clip to ``model`` (larger K).
+
+    Only the 1x1 conv fusing the K - 1 flows owns weights that depend on K: its (3, 2(K - 1))
+    weight.  The old pairs' columns are placed where the same pairs sit relative to the
+    localised frame in the new clip, and the new pairs get zero weights, so the widened model
+    computes what the old one did until training gives the new pairs a use (as I3D inflates 2D
+    weights).  ``state`` is returned as is when K is the same (or the model has no flow).
+
+    Args:
+        state: the trained model's state dict.
+        config: the trained model's detector config.
+        model: the model to load into.
+
+    Returns:
+        The state dict to load.
+    """
+    old = FrameBuffer(config.frames)
+    if (model.motion is None or FUSION_WEIGHT not in state
+            or old.num_frames == model.num_frames):
+        return state
+    shift = model.target_index - old.target_index     # old frame i is new frame i + shift
+    if not (old.num_frames < model.num_frames and 0 <= shift
+            and shift + old.num_frames <= model.num_frames):
+        raise ConfigError(('detector', 'frames', 'num_frames'), model.num_frames,
+                          f'expected a clip that holds the K = {old.num_frames} clip of '
+                          f'train.init_from around the same localised frame '
+                          f'({config.frames.mode} mode)')
+    weight = state[FUSION_WEIGHT]                                   # (3, 2(K_old - 1), 1, 1)
+    wide = weight.new_zeros(weight.shape[0], 2 * (model.num_frames - 1), *weight.shape[2:])
+    wide[:, 2 * shift:2 * shift + weight.shape[1]] = weight
+    return {**state, FUSION_WEIGHT: wide}
+
+
 def load_state(path: Path) -> dict[str, Any]:
     """Read a training state written by ``save_state`` (never unpickles objects)."""
     try:
@@ -374,9 +413,10 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
                           f'per process): {model_reason(model)}')
     if cfg.init_from:
         # Only the weights must fit: settings that own no weights (the flow's DIS preset,
-        # camera compensation, ...) may change from the run that made them.
+        # camera compensation, ...) may change from the run that made them, and K may grow.
         trained = load_checkpoint(cfg.init_from)
-        load_weights(model, trained.model, f'train.init_from {cfg.init_from}')
+        load_weights(model, widen_frames(trained.model, trained.config, model),
+                     f'train.init_from {cfg.init_from}')
     start = 0
     state = None
     if resume is not None:

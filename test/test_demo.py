@@ -101,7 +101,9 @@ def test_demo_fails_with_a_clear_message(ros_domain, tmp_path):
     failed = run_demo('--videos', '1', '--frames', '5', '--out', str(tmp_path / 'b'),
                       '--model', str(broken))
     assert failed.returncode == 1
-    assert 'stal_node exited with code 1 while starting' in failed.stderr, failed.stderr
+    # Read before the node starts, for its clip length: a clear error, not a node crash.
+    assert 'demo failed: checkpoint' in failed.stderr and 'cannot be read' in failed.stderr, \
+        failed.stderr
 
 
 def test_summary_lists_tubes_and_compares_with_the_truth():
@@ -121,6 +123,16 @@ def test_summary_lists_tubes_and_compares_with_the_truth():
                                 f'({first / 10:.1f}-{(last + 1) / 10:.1f}', 's)', 'found', 'by',
                                 'cam/1', '(ST-IoU', '1.00)']
     assert lines[-1] == f'Found 1 of {len(videos[0].tubes)} true actions.'
+
+
+def test_result_stamps_map_to_the_frames_the_model_localised():
+    """A centred 5-frame model localises frames 2 .. total - 3: its stamps say which."""
+    from stal_ros.ros.demo_support import stream_frames
+    total, rate, start = 40, 10.0, 1_700_000_000_000_000_000
+    localised = range(2, total - 2)
+    stamps = [start + round(i * 1e9 / rate) + 3_000_000 for i in localised]  # publisher 3 ms late
+    assert stream_frames(stamps, total, rate, latency=2) == dict(zip(stamps, localised))
+    assert stream_frames([], total, rate) == {}
 
 
 def test_contact_sheet_layout():

@@ -17,8 +17,8 @@ from stal_ros.data.clips import ClipDataset, collate, mirror_map
 from stal_ros.data.motion import CLASS_NAMES, make_split, MotionConfig
 from stal_ros.evaluate import main as evaluate_main
 from stal_ros.net.checkpoint import load_checkpoint
-from stal_ros.net.detector import build_detector
-from stal_ros.train import load_recipe, load_state, train
+from stal_ros.net.detector import build_detector, build_model
+from stal_ros.train import load_recipe, load_state, train, widen_frames
 
 SMALL = MotionConfig(height=64, width=64, num_frames=12)
 TINY_RUN = ['detector.input_size=64', 'detector.backbone.width=0.25',
@@ -137,6 +137,35 @@ def test_resume_continues_at_the_same_step_with_the_same_state(tmp_path):
     other = load_recipe(None, TINY_RUN + ['train.iterations=7'])
     with pytest.raises(ValueError, match='another recipe'):
         train(other, tmp_path / 'x', resume=stopped / 'last.pt', progress=False)
+
+
+def test_a_model_trained_on_k_frames_starts_a_larger_k_computing_the_same(tmp_path):
+    """init_from a K = 3 model into K = 5: the new outer flow pairs start at zero weight."""
+    short = load_recipe(None, TINY_RUN + ['train.iterations=2', 'detector.frames.mode=centred'])
+    path = train(short, tmp_path / 'k3', progress=False)
+    wide = load_recipe(None, TINY_RUN + ['train.iterations=1', 'detector.frames.mode=centred',
+                                         'detector.frames.num_frames=5',
+                                         f'train.init_from={path}'])
+    trained = load_checkpoint(path)
+    model = build_model(wide.detector)
+    state = widen_frames(trained.model, trained.config, model)
+    weight = state['motion.to_image.conv.weight']                  # (3, 8, 1, 1): 4 pairs
+    assert weight.shape == (3, 8, 1, 1)
+    torch.testing.assert_close(weight[:, 2:6], trained.model['motion.to_image.conv.weight'])
+    assert not weight[:, :2].any() and not weight[:, 6:].any()
+    model.load_state_dict(state)
+    old = build_detector(checkpoint=path).model
+    clip = torch.rand(2, 5, 3, 64, 64)
+    with torch.no_grad():
+        got, want = model.eval()(clip), old.eval()(clip[:, 1:4])  # the same localised frame
+    torch.testing.assert_close(got.conf, want.conf)
+    torch.testing.assert_close(got.loc, want.loc)
+    train(wide, tmp_path / 'k5', progress=False)                   # and the run starts from it
+    # A smaller K cannot hold the clip the weights were trained on.
+    narrow = load_recipe(None, TINY_RUN + ['detector.frames.num_frames=2',
+                                           f'train.init_from={path}'])
+    with pytest.raises(ConfigError, match='detector.frames.num_frames = 2: expected a clip'):
+        train(narrow, tmp_path / 'k2', progress=False)
 
 
 def test_bad_recipes_fail_at_start_up_naming_the_parameter(tmp_path):

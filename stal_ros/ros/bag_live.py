@@ -47,9 +47,12 @@ from stal_ros.bags.offline import write_outputs
 from stal_ros.bags.score import (FrameIndex, ground_truth_annotations, GT_TOPIC, score,
                                  video_outputs, VideoOutputs)
 from stal_ros.bags.types import typestore
+from stal_ros.config import ConfigError
 from stal_ros.messages import time_to_ns
 from stal_ros.msg import ActionTubeArray
+from stal_ros.net.checkpoint import CheckpointError, load_checkpoint
 from stal_ros.ros.launch_spec import fastdds_env, stal_node_spec
+from stal_ros.ros.params import resolve_model
 
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -257,8 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--rate', type=float, default=1.0, help='playback speed (1.0: recorded)')
     parser.add_argument('--lockstep', action='store_true',
                         help="wait for each frame's outputs before the next frame (no drops)")
-    parser.add_argument('--warmup', type=int, default=2,
-                        help='first frames of a bag that give no output (K - 1; default 2)')
+    parser.add_argument('--warmup', type=int, default=None,
+                        help='first frames of a bag that give no output (K - 1; default: from '
+                        'the --launch-node model, else 2)')
     parser.add_argument('--timeout', type=float, default=30.0,
                         help='seconds to wait for the node and for a frame in lockstep')
     parser.add_argument('--launch-node', metavar='MODEL',
@@ -269,6 +273,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.rate > 0:
         parser.error(f'--rate {args.rate}: expected > 0')
+    if args.warmup is None:
+        args.warmup = 2
+        if args.launch_node:
+            try:
+                args.warmup = clip_warmup(args.launch_node)
+            except (ConfigError, CheckpointError) as exc:
+                parser.error(f'--launch-node {args.launch_node}: {exc}')
+    elif args.warmup < 0:
+        parser.error(f'--warmup {args.warmup}: expected >= 0')
     try:
         bags = find_bags(args.bags)
         with BagReader(bags[0]) as bag:     # the camera's message type sets the publisher's
@@ -305,6 +318,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def clip_warmup(model: str) -> int:
+    """Frames at the start of a stream that give no output with ``model`` (K - 1)."""
+    return load_checkpoint(resolve_model(model)).config.frames.num_frames - 1
 
 
 def _run(player: BagPlayer, bags: list[Path], args: argparse.Namespace) -> int:

@@ -126,9 +126,14 @@ def run(args: argparse.Namespace) -> None:
     from stal_ros.ros import demo_support as support
     from stal_ros.ros.launch_spec import fastdds_env
     from stal_ros.ros.params import resolve_model
+    from stal_ros.frames import FrameBuffer
+    from stal_ros.net.checkpoint import CheckpointError, load_checkpoint
     try:
         model = resolve_model(args.model)
-    except ConfigError as exc:
+        # Centred clips localise a frame once later ones arrived: the stream's last frames
+        # are never localised, so the newest result is this many frames before the end.
+        latency = FrameBuffer(load_checkpoint(model).config.frames).latency_frames
+    except (ConfigError, CheckpointError) as exc:
         hint = (' (the shipped model; train it with `stal-train --config '
                 'config/train/lite_dis.yaml` or pass --model PATH)'
                 if args.model == 'lite_dis' else '')
@@ -148,7 +153,7 @@ def run(args: argparse.Namespace) -> None:
 
     import rclpy
     rclpy.init(args=[])
-    collector = Collector(support.NAMESPACE, total, args.rate)
+    collector = Collector(support.NAMESPACE, total, args.rate, latency)
     node_log = out / 'node.log'
     node = publisher = None
     try:
@@ -182,7 +187,7 @@ class Collector:
     subscriber, which must be the node, or the node would miss the first frames.
     """
 
-    def __init__(self, namespace: str, total: int, rate: float) -> None:
+    def __init__(self, namespace: str, total: int, rate: float, latency: int = 0) -> None:
         import rclpy
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
@@ -191,6 +196,7 @@ class Collector:
         self.ns = '/' + namespace
         self.total = total
         self.rate = rate
+        self.latency = latency   # frames between the stream's last frame and its last result
         self.jitter = False      # frame numbers from stamps were ambiguous
         self.node = rclpy.create_node('stal_demo_collector', namespace=namespace)
         qos = QoSProfile(depth=max(50, total), history=HistoryPolicy.KEEP_LAST,
@@ -272,15 +278,12 @@ class Collector:
     def frame_index(self) -> dict[int, int]:
         """Map the stamps of the processed frames to stream frames.
 
-        The node processes the last frame of the stream whatever it skipped before (its
-        latest-frame policy keeps the newest), and the image publisher stamps frame i at
-        start + i / rate (plus a few ms); so a stamp s is frame
-        ``total - 1 - round((s_last - s) * rate)``.  Two stamps on one frame (the publisher
-        was late by half a period) set ``jitter``.
+        See ``demo_support.stream_frames``.  Two stamps on one frame (the publisher was late by
+        half a period) set ``jitter``.
         """
-        stamps = sorted({*map(self._stamp, self.tubes), *self.annotated})
-        last = stamps[-1]
-        index = {s: self.total - 1 - round((last - s) * 1e-9 * self.rate) for s in stamps}
+        from stal_ros.ros.demo_support import stream_frames
+        stamps = {*map(self._stamp, self.tubes), *self.annotated}
+        index = stream_frames(stamps, self.total, self.rate, self.latency)
         self.jitter = len(set(index.values())) < len(index)
         return index
 
@@ -320,7 +323,8 @@ def write_results(args: argparse.Namespace, collector: Collector, videos: list,
     """Write the annotated video and the contact sheet; print the summary."""
     from stal_ros.ros import demo_support as support
     index = collector.frame_index()
-    frames = sorted((index[s], rgb) for s, rgb in collector.annotated.items())
+    frames = sorted(((index[s], rgb) for s, rgb in collector.annotated.items()),
+                    key=lambda item: item[0])     # equal frames (jitter) keep stamp order
     height, width = frames[0][1].shape[:2]
     size = (width * args.scale, height * args.scale)
     video_path = out / 'annotated.mp4'

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 import pathlib
 import sys
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -99,6 +99,24 @@ def demo_specs(source: str, *, rate: float, model: str = '', threshold: float = 
 
 
 # --------------------------------------------------------------------------- the results
+# --------------------------------------------------------------------------- the results
+def stream_frames(stamps: Iterable[int], total: int, rate: float,
+                  latency: int = 0) -> dict[int, int]:
+    """Map the header stamps (ns) of a stream's results to its frame numbers.
+
+    The node's latest-frame policy keeps the newest clip, so its last result is for the
+    stream's last frame that a clip can localise: frame ``total - 1 - latency``, ``latency``
+    being the model's frames after the target (centred clips: (K - 1) // 2).  The image
+    publisher stamps frame i at start + i / rate (plus a few ms), so a stamp s is frame
+    ``total - 1 - latency - round((s_last - s) * rate)``.
+    """
+    stamps = sorted(set(stamps))
+    if not stamps:
+        return {}
+    last = stamps[-1]
+    return {s: total - 1 - latency - round((last - s) * 1e-9 * rate) for s in stamps}
+
+
 @dataclass
 class TubeRecord:
     """What the demo saw of one tube: its class, score and box in every stream frame."""
