@@ -123,11 +123,11 @@ def run(args: argparse.Namespace) -> None:
     """Run the demo (see the module doc); raise ``DemoError`` on failure."""
     started = time.monotonic()
     from stal_ros.config import ConfigError
+    from stal_ros.frames import FrameBuffer
+    from stal_ros.net.checkpoint import CheckpointError, load_checkpoint
     from stal_ros.ros import demo_support as support
     from stal_ros.ros.launch_spec import fastdds_env
     from stal_ros.ros.params import resolve_model
-    from stal_ros.frames import FrameBuffer
-    from stal_ros.net.checkpoint import CheckpointError, load_checkpoint
     try:
         model = resolve_model(args.model)
         # Centred clips localise a frame once later ones arrived: the stream's last frames

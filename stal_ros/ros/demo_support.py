@@ -99,7 +99,6 @@ def demo_specs(source: str, *, rate: float, model: str = '', threshold: float = 
 
 
 # --------------------------------------------------------------------------- the results
-# --------------------------------------------------------------------------- the results
 def stream_frames(stamps: Iterable[int], total: int, rate: float,
                   latency: int = 0) -> dict[int, int]:
     """Map the header stamps (ns) of a stream's results to its frame numbers.
