@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from stal_ros.config import FlowConfig, FramesConfig
-from stal_ros.net.classical_flow import ClassicalFlow
+from stal_ros.net.classical_flow import ClassicalFlow, to_grey_uint8
 from stal_ros.net.flow import (build_flow_subnet, build_motion_stream, FLOW_NORM, FlowOutput,
                                FlowSubnet, FlowToImage, MotionOutput, MotionStream, resize_flow)
 from stal_ros.net.flow_loss import endpoint_error, level_losses, multiscale_flow_loss
@@ -55,6 +55,39 @@ def test_classical_flow_of_identical_frames_is_zero_and_batched():
     out = FlowSubnet(estimator=ClassicalFlow('dis'), input_size=(64, 64))(img, img)
     assert out.flow.shape == (3, 2, 64, 64)
     assert out.flow.abs().max() < 0.05
+
+
+def test_classical_flow_cache_computes_a_pair_once_and_gives_the_same_flow():
+    frames = [texture(64, 64, seed=s) for s in range(4)]
+    cached, fresh = ClassicalFlow('dis', cache_pairs=2), ClassicalFlow('dis', cache_pairs=0)
+    pairs = [(0, 1), (1, 2), (0, 1), (2, 3), (0, 1), (1, 2)]
+    for a, b in pairs:
+        got, _ = cached(frames[a], frames[b])
+        want, _ = fresh(frames[a], frames[b])
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    # (0, 1) is found twice (used last, it stays); (1, 2) was evicted by (2, 3) (LRU of 2).
+    assert cached.cache_info() == (2, 4, 2, 2)
+    assert fresh.cache_info() == (0, 6, 0, 0)
+    # (2, 3) was evicted by (1, 2); the same frames in the other order are another pair.
+    both = torch.cat([frames[2], frames[3]])
+    cached(both, torch.cat([frames[3], frames[2]]))
+    assert cached.cache_info().hits == 2 and cached.cache_info().misses == 6
+    cached.cache_clear()
+    assert cached.cache_info() == (0, 0, 2, 0)
+
+
+def test_classical_flow_cache_checks_the_images_not_only_their_hash():
+    flow = ClassicalFlow('dis', cache_pairs=4)
+    img1, img2 = shifted_pair(64, 64, dx=2, dy=0)
+    first, _ = flow(img1, img2)
+    # Plant the first pair's flow under the key of another pair: a hash collision.
+    grey = [to_grey_uint8(img)[0] for img in (img1, img2)]
+    other = [to_grey_uint8(img)[0] for img in (img2, img1)]
+    key = hash((other[0].shape, other[0].tobytes(), other[1].tobytes()))
+    flow._cache[key] = (grey[0], grey[1], flow._cache.popitem()[1][2])
+    back, _ = flow(img2, img1)
+    assert flow.cache_info().misses == 2
+    assert first[:, 0].median() > 1.5 and back[:, 0].median() < -1.5   # x: +2 then -2
 
 
 def test_classical_flow_rejects_unknown_method():
@@ -278,3 +311,5 @@ def test_full_resolution_dis_sees_small_actors_move():
     assert errors[0] < 0.6 * errors[-1], errors
     with pytest.raises(ValueError, match='finest_scale >= -1'):
         ClassicalFlow('dis', finest_scale=-2)
+    with pytest.raises(ValueError, match='expected cache_pairs >= 0, got -1'):
+        ClassicalFlow('dis', cache_pairs=-1)

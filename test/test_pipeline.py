@@ -6,13 +6,14 @@ Batching over cameras, latest-frame dropping, resets on time going back, stamps 
 carried through.
 """
 
+import dataclasses
 import threading
 
 import numpy as np
 import pytest
 
-from stal_ros.config import (BackboneConfig, DetectorConfig, FlowConfig, PostprocessConfig,
-                             TubeConfig)
+from stal_ros.config import (BackboneConfig, DetectorConfig, FlowConfig, FramesConfig,
+                             PostprocessConfig, TubeConfig)
 from stal_ros.net.detector import build_detector
 from stal_ros.pipeline import Pipeline, tube_tail
 
@@ -79,6 +80,35 @@ def test_two_cameras_of_different_sizes_run_in_one_detect_call(detector):
     assert ids['rear'] and all(i.startswith('rear/') for i in ids['rear'])
     assert pipe.step() == []
     assert len(counting.batches) == 1
+
+
+def test_streaming_computes_each_frame_pairs_flow_once_with_the_same_results():
+    # K = 5: a clip has 4 pairs, 3 of them in the previous clip too.  Two cameras, so the cache
+    # holds both streams; the results equal those of the same detector computing every pair.
+    config = tiny_config(score_threshold=0.2, max_detections=5)
+    detector = build_detector(
+        dataclasses.replace(config, frames=FramesConfig(num_frames=5, mode='centred')))
+    dis = detector.model.motion.flow_subnet.estimator
+    videos = {'front': frames(9, 48, 64, 3), 'rear': frames(9, 40, 80, 4)}
+    runs, infos = [], []
+    for cache_pairs in (64, 0):
+        dis.cache_pairs = cache_pairs
+        dis.cache_clear()
+        pipe = Pipeline(detector, TubeConfig(min_publish_length=1), list(videos))
+        results = []
+        for i in range(9):
+            for name, video in videos.items():
+                pipe.push(name, video[i], 1000 + i * 40 * MS)
+            results += pipe.step()
+        runs.append(results)
+        infos.append(dis.cache_info()[:2])
+    assert len(runs[0]) == len(runs[1]) == 2 * 5
+    for got, want in zip(*runs):
+        assert got.stamp_ns == want.stamp_ns and len(got.detections) > 0
+        np.testing.assert_array_equal(got.detections.boxes, want.detections.boxes)
+        np.testing.assert_array_equal(got.detections.scores, want.detections.scores)
+    # 8 pairs per camera, each computed once; 5 clips x 4 pairs - 8 = 12 found in the cache.
+    assert infos == [(2 * 12, 2 * 8), (0, 2 * 5 * 4)]
 
 
 def test_only_the_newest_clip_is_kept_and_replaced_ones_count_as_dropped(detector):
