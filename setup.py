@@ -38,6 +38,7 @@ setup(
     entry_points={
         'console_scripts': [
             'stal-bench-tubes = stal_ros.tools.bench_tubes:main',
+            'stal-bench-stream = stal_ros.tools.bench_stream:main',
             'stal-model-stats = stal_ros.tools.model_stats:main',
             'stal-make-benchmark = stal_ros.data.cli:make_main',
             'stal-show-benchmark = stal_ros.data.cli:show_main',

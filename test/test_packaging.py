@@ -28,6 +28,7 @@ def test_wheel_holds_the_library_and_console_scripts(tmp_path):
         assert module in names, module
     assert not any(n.startswith('stal_ros/msg/') for n in names)
     assert 'stal-bench-tubes = stal_ros.tools.bench_tubes:main' in entry_points
+    assert 'stal-bench-stream = stal_ros.tools.bench_stream:main' in entry_points
     assert 'stal-model-stats = stal_ros.tools.model_stats:main' in entry_points
     assert 'stal-bag = stal_ros.bags.cli:main' in entry_points
     # The bag tools' message definitions travel with the wheel (no ROS 2 needed to read bags).

@@ -111,6 +111,17 @@ def test_streaming_computes_each_frame_pairs_flow_once_with_the_same_results():
     assert infos == [(2 * 12, 2 * 8), (0, 2 * 5 * 4)]
 
 
+def test_stream_benchmark_prints_both_runs_and_checks_identity(capsys):
+    # The shipped model (K = 5, DIS), one short video, two cameras per tick.
+    from stal_ros.tools.bench_stream import main
+    assert main(['--videos', '1', '--size', '64', '--cameras', '2']) == 0
+    out = capsys.readouterr().out
+    assert 'K=5 centred, dis flow, 1 videos x 40 frames at 64x64, 2 camera(s)' in out
+    assert 'flow cache on  (64 pairs), per tick: median' in out
+    assert 'flow cache off (baseline), per tick: median' in out
+    assert 'ratio baseline / cache:' in out and 'detections identical: True' in out
+
+
 def test_only_the_newest_clip_is_kept_and_replaced_ones_count_as_dropped(detector):
     counting = CountingDetector(detector)
     pipe = Pipeline(counting, TubeConfig(), ['cam'])
