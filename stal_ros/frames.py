@@ -48,6 +48,14 @@ def check_stamp(stamp_ns: object) -> int:
     return int(stamp_ns)
 
 
+def latency_frames(config: FramesConfig) -> int:
+    """Return how many frames late a clip's target is reported: the frames after it in the clip.
+
+    0 for causal clips (the newest frame is the target), (K - 1) // 2 for centred ones.
+    """
+    return (config.num_frames - 1) // 2 if config.mode == 'centred' else 0
+
+
 class FrameBuffer:
     """Ring of the last K frames of one camera, emitting a ``Clip`` per push once full.
 
@@ -62,8 +70,7 @@ class FrameBuffer:
             raise TypeError(f'FrameBuffer: expected a FramesConfig, got {type(config).__name__}')
         self.config = config
         self.num_frames = config.num_frames
-        # Frames after the target (centred mode) = how many frames late the target is reported.
-        self.latency_frames = (self.num_frames - 1) // 2 if config.mode == 'centred' else 0
+        self.latency_frames = latency_frames(config)
         self.target_index = self.num_frames - 1 - self.latency_frames
         self._ring: np.ndarray | None = None          # (K, H, W, 3) uint8, slot = count % K
         self._stamps = np.zeros(self.num_frames, np.int64)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stal_ros.config import FramesConfig
-from stal_ros.frames import FrameBuffer
+from stal_ros.frames import FrameBuffer, latency_frames
 from stal_ros.structures import Clip
 
 
@@ -43,8 +43,10 @@ def test_centred_clip_targets_middle_frame_one_frame_late():
 
 @pytest.mark.parametrize('k, latency, target', [(2, 0, 1), (4, 1, 2), (5, 2, 2)])
 def test_centred_latency_for_other_k(k, latency, target):
-    buf = FrameBuffer(FramesConfig(num_frames=k, mode='centred'))
-    assert buf.latency_frames == latency
+    config = FramesConfig(num_frames=k, mode='centred')
+    buf = FrameBuffer(config)
+    assert buf.latency_frames == latency == latency_frames(config)
+    assert latency_frames(FramesConfig(num_frames=k, mode='causal')) == 0
     clips = [buf.push(frame(i), i + 1) for i in range(k)]
     assert clips[:-1] == [None] * (k - 1)
     assert clips[-1].target_index == target == k - 1 - latency

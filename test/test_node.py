@@ -203,6 +203,9 @@ def test_node_publishes_detections_and_tubes_with_the_source_header(ros, model):
         # image_annotated is rendered only while someone subscribes.
         assert tester.spin_until(lambda: tester.diagnostic('annotated images published'), 5)
         assert tester.diagnostic('annotated images published') == '0'
+        # The model's clip: K = 3 causal frames, so results are not late.
+        assert tester.diagnostic('frames per clip') == '3'
+        assert tester.diagnostic('frames late') == '0'
         tester.node.create_subscription(Image, '/image_annotated', tester.annotated.append,
                                         RELIABLE)
         time.sleep(0.5)

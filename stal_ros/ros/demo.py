@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> None:
     """Run the demo (see the module doc); raise ``DemoError`` on failure."""
     started = time.monotonic()
     from stal_ros.config import ConfigError
-    from stal_ros.frames import FrameBuffer
+    from stal_ros.frames import latency_frames
     from stal_ros.net.checkpoint import CheckpointError, load_checkpoint
     from stal_ros.ros import demo_support as support
     from stal_ros.ros.launch_spec import fastdds_env
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> None:
         model = resolve_model(args.model)
         # Centred clips localise a frame once later ones arrived: the stream's last frames
         # are never localised, so the newest result is this many frames before the end.
-        latency = FrameBuffer(load_checkpoint(model).config.frames).latency_frames
+        latency = latency_frames(load_checkpoint(model).config.frames)
     except (ConfigError, CheckpointError) as exc:
         hint = (' (the shipped model; train it with `stal-train --config '
                 'config/train/lite_dis.yaml` or pass --model PATH)'

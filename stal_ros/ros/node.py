@@ -41,6 +41,7 @@ from std_srvs.srv import SetBool, Trigger
 from vision_msgs.msg import Detection2DArray, LabelInfo, VisionClass
 
 from stal_ros.config import ConfigError, PostprocessConfig
+from stal_ros.frames import latency_frames
 from stal_ros.msg import ActionTubeArray
 from stal_ros.pipeline import CameraResult, Pipeline, published_tubes
 from stal_ros.render import render
@@ -329,8 +330,11 @@ class StalNode(LifecycleNode):
         if self._diag_pub is None or self._detector is None:
             return
         device = self._detector.device
+        frames = self._detector.config.frames
         extra = {'device': str(device), 'model': str(self.model_path),
-                 'enabled': str(self._enabled).lower()}
+                 'enabled': str(self._enabled).lower(),
+                 'frames per clip': str(frames.num_frames),
+                 'frames late': str(latency_frames(frames))}
         if device.type == 'cuda':
             import torch
             extra['GPU memory allocated (MiB)'] = \
