@@ -61,6 +61,12 @@ class TubeConfig(ConfigBase):
     max_history: int = param(
         300, 'Most recent per-frame entries kept per tube (bounds memory and message size).',
         ge=1, read_only=True)
+    smooth_memory: float = param(
+        0.6, 'Online score smoothing (stal_ros.tubes.smoothing): weight on the past of each '
+        "actor track's moving average of class scores (0: off).", ge=0.0, lt=1.0)
+    smooth_weight: float = param(
+        0.5, "A box's smoothed score is this times its own score plus the rest times its "
+        "track's average score of its class (1: own score only).", ge=0.0, le=1.0)
     min_publish_length: int = param(
         4, 'Tubes shorter than this many frames are tracked but not reported as active, and '
         'dropped when they finish.', ge=1)
@@ -94,6 +100,11 @@ class FramesConfig(ConfigBase):
         'causal', "'causal': frames t-K+1..t, localise t (no latency). 'centred': the paper's "
         't-1, t, t+1 for K=3, localise the middle frame, which is reported (K-1)//2 frames '
         'late.', choices=FRAME_MODES, read_only=True)
+    pad: bool = param(
+        True, "Fill the clips of a stream's first frames by repeating its first frame (and, "
+        'when a finite stream such as a bag or a video ends, its last frames by repeating the '
+        'last one), so every frame is localised; False: frames without K real frames around '
+        'them get no result.', read_only=True)
 
 
 @dataclass(frozen=True)

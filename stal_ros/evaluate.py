@@ -2,8 +2,10 @@
 # Licensed under the Apache License, Version 2.0
 """Evaluation command (ROS-free): ``stal-evaluate --model models/X.pt --split test --out DIR``.
 
-Runs a model on every frame of every video of a split as the node does (a causal frame
-buffer, the detector, the online ROAD linker per video), then scores:
+Runs a model on every frame of every video of a split as the node does (the model's frame
+buffer, the detector, the online ROAD linker per video), then scores.  Each video is a finite
+stream: with ``frames.pad`` (the default) its first and last frames are localised with the
+edge frame repeated, so every frame has a result (``FrameBuffer.flush``).  Scores:
 
 * frame-mAP at ``--iou`` (0.5) from every per-frame detection, and the frame confusion (which
   class the best-scoring overlapping box gives each true box, or missed: why a class is weak);
@@ -41,7 +43,7 @@ from stal_ros.metrics import (APResult, DEFAULT_THRESHOLDS, DetectedTube, frame_
                               frame_confusion, FrameDetections, video_ap, VideoAPResult)
 from stal_ros.net.detector import build_detector, Detector
 from stal_ros.net.flow_loss import endpoint_error
-from stal_ros.tubes import OnlineTubeLinker
+from stal_ros.tubes import OnlineTubeLinker, ScoreSmoother
 from stal_ros.tubes.trim import detected_tube, trim_tubes
 
 LOG = logging.getLogger('stal_ros.evaluate')
@@ -85,15 +87,18 @@ def run_video(detector: Detector, video: Any, tubes: TubeConfig,
         clip = buffer.push(frame, (t + 1) * FRAME_NS)
         if clip is not None:
             clips.append(clip)
+    clips += buffer.flush()          # the last frames' clips (frames.pad)
     detections = []
     for i in range(0, len(clips), batch_size):
         detections += detector.detect(clips[i:i + batch_size])
     linker = OnlineTubeLinker(tubes, len(detector.class_names), id_prefix=f'{video.name}/')
+    smoother = ScoreSmoother(tubes, len(detector.class_names))
     parts, found = [], []
     first_frame = None
     for clip, det in zip(clips, detections):
         frame = clip.target_stamp_ns // FRAME_NS - 1
         first_frame = frame if first_frame is None else first_frame
+        det = smoother.update(det)
         parts.append(FrameDetections.from_detections(video.name, frame, det))
         found += linker.update(det, clip.target_stamp_ns).finished
     found += linker.flush()

@@ -11,6 +11,13 @@ K = 3), so its result is ``latency_frames = (K - 1) // 2`` frames late.
 Streaming: each push copies the new frame into a preallocated ring (the caller may reuse its
 array) and, once K frames are there, returns a ``Clip`` that owns a copy of its K frames in
 time order (the ring slots are overwritten by later pushes, so a view would go stale).
+
+Ends of a stream (``FramesConfig.pad``, on by default): a stream's first frame stands in for
+the frames before it, so its first frames are localised too (causal: from the first push;
+centred: frame 0 once frame (K - 1) // 2 has arrived), still one clip per push.  When a finite
+stream ends (a bag, a video), ``flush()`` returns the clips of its last ``latency_frames``
+frames, the last frame standing in for the frames after it.  A repeated frame keeps its stamp.
+Without padding those frames get no clip.
 """
 
 from __future__ import annotations
@@ -72,14 +79,17 @@ class FrameBuffer:
         self.num_frames = config.num_frames
         self.latency_frames = latency_frames(config)
         self.target_index = self.num_frames - 1 - self.latency_frames
+        self.pad = config.pad
         self._ring: np.ndarray | None = None          # (K, H, W, 3) uint8, slot = count % K
         self._stamps = np.zeros(self.num_frames, np.int64)
-        self._count = 0                                # frames pushed since the last restart
+        self._count = 0          # ring slots written since the last restart (repeats included)
+        self._real = 0           # frames pushed since the last restart
+        self._emitted = 0        # clips returned since the last restart
         self._last_stamp: int | None = None
 
     def __len__(self) -> int:
-        """Return the number of frames held (at most K)."""
-        return min(self._count, self.num_frames)
+        """Return the number of distinct frames held (at most K)."""
+        return min(self._real, self.num_frames)
 
     @property
     def resolution(self) -> tuple[int, int] | None:
@@ -94,19 +104,20 @@ class FrameBuffer:
     def reset(self) -> None:
         """Forget all frames (e.g. after a jump back in time)."""
         self._ring = None
-        self._count = 0
+        self._count = self._real = self._emitted = 0
         self._last_stamp = None
 
     def push(self, frame: np.ndarray, stamp_ns: int) -> Clip | None:
-        """Add the newest frame; return the clip ending at it, or None until K frames are held.
+        """Add the newest frame; return the next clip, or None until its frames are held.
 
         Args:
             frame: (H, W, 3) uint8 RGB (copied; the caller may reuse it).
             stamp_ns: capture time in nanoseconds, strictly later than the previous frame's.
 
         Returns:
-            ``Clip`` of (K, H, W, 3) frames whose target is the newest frame (causal) or the
-            middle one (centred), or None while fewer than K frames of this size are held.
+            ``Clip`` of (K, H, W, 3) frames ending at this frame, whose target is this frame
+            (causal) or the one ``latency_frames`` before it (centred); None while the frames
+            of the next clip are not all held (see the module docstring for ``pad``).
         """
         frame = check_frame(frame)
         stamp = check_stamp(stamp_ns)
@@ -116,18 +127,50 @@ class FrameBuffer:
         if self._ring is not None and self._ring.shape[1:3] != frame.shape[:2]:
             _LOG.info('frame size changed from %s to %s: restarting the frame buffer',
                       self._ring.shape[1:3], frame.shape[:2])
-            self._ring = None
-            self._count = 0
+            self.reset()
         if self._ring is None:
             self._ring = np.empty((self.num_frames,) + frame.shape, np.uint8)
+            if self.pad:            # the first frame stands in for the frames before it
+                for _ in range(self.target_index):
+                    self._write(frame, stamp)
+        self._write(frame, stamp)
+        self._real += 1
+        self._last_stamp = stamp
+        return self._next_clip()
+
+    def flush(self) -> list[Clip]:
+        """End the stream: return the clips of its last frames and forget every frame.
+
+        With ``pad``, the last frame stands in for the frames after it, so the frames pushed
+        but not yet localised (the last ``latency_frames``, or fewer in a short stream) get
+        their clips; causal clips are never late, and without ``pad`` the list is empty.  The
+        next push starts a new stream.
+        """
+        clips = []
+        if self.pad and self._ring is not None:
+            last = (self._count - 1) % self.num_frames
+            frame, stamp = self._ring[last].copy(), int(self._stamps[last])
+            while self._emitted < self._real:
+                self._write(frame, stamp)
+                clip = self._next_clip()
+                if clip is not None:
+                    clips.append(clip)
+        self.reset()
+        return clips
+
+    def _write(self, frame: np.ndarray, stamp: int) -> None:
         slot = self._count % self.num_frames
         np.copyto(self._ring[slot], frame)
         self._stamps[slot] = stamp
         self._count += 1
-        self._last_stamp = stamp
+
+    def _next_clip(self) -> Clip | None:
+        """Return the clip ending at the newest ring slot, or None until the ring is full."""
         if self._count < self.num_frames:
             return None
+        self._emitted += 1
         # Oldest first: the slot after the newest one holds the oldest frame.
+        slot = (self._count - 1) % self.num_frames
         order = (np.arange(1, self.num_frames + 1) + slot) % self.num_frames
         stamps = self._stamps[order]
         return Clip(frames=self._ring[order], stamps_ns=stamps,

@@ -30,7 +30,7 @@ import numpy as np
 from stal_ros.config import FramesConfig, PostprocessConfig, TubeConfig
 from stal_ros.frames import check_frame, check_stamp, FrameBuffer
 from stal_ros.structures import Clip, Detections, LinkerStep, Tube
-from stal_ros.tubes import OnlineTubeLinker
+from stal_ros.tubes import OnlineTubeLinker, ScoreSmoother
 
 # Tube settings the linker reads afresh on every update: safe to change while running (the
 # config marks the others read-only: they size the linker's slot store).
@@ -91,6 +91,7 @@ class CameraResult:
 class _Camera:
     buffer: FrameBuffer
     linker: OnlineTubeLinker
+    smoother: ScoreSmoother
     stats: CameraStats = field(default_factory=CameraStats)
     pending: Clip | None = None
     reset_tubes: bool = False
@@ -128,7 +129,8 @@ class Pipeline:
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._cameras = {name: _Camera(FrameBuffer(frames_config),
-                                       self._linker(name, tubes_config))
+                                       self._linker(name, tubes_config),
+                                       ScoreSmoother(tubes_config, len(self.class_names)))
                          for name in cameras}
 
     def _linker(self, camera: str, config: TubeConfig) -> OnlineTubeLinker:
@@ -247,7 +249,7 @@ class Pipeline:
             for f in dataclasses.fields(PostprocessConfig):
                 setattr(post_obj, f.name, getattr(post, f.name))
         for cam in self._cameras.values():
-            cam.linker.config = self.tubes_config
+            cam.linker.config = cam.smoother.config = self.tubes_config
 
     def step(self) -> list[CameraResult]:
         """Run the model once over every camera with a new clip; link; return their results.
@@ -260,6 +262,7 @@ class Pipeline:
             for name, cam in self._cameras.items():
                 if cam.reset_tubes:
                     cam.linker.reset()
+                    cam.smoother.reset()
                     cam.reset_tubes = False
                 if cam.pending is not None:
                     clip, cam.pending = cam.pending, None
@@ -275,6 +278,7 @@ class Pipeline:
             with self._lock:
                 if cam.reset_tubes:   # time went back while the model ran: drop this clip
                     continue
+                dets = cam.smoother.update(dets)
                 linked = cam.linker.update(dets, clip.target_stamp_ns)
                 cam.stats.processed += 1
                 stats = dataclasses.replace(cam.stats)

@@ -98,7 +98,8 @@ class Clip:
 
     Attributes:
         frames: (T, H, W, 3) uint8 RGB.
-        stamps_ns: (T,) int64 stamps in nanoseconds, strictly increasing.
+        stamps_ns: (T,) int64 stamps in nanoseconds, increasing; a frame repeated to fill the
+            clip at an end of its stream (``FramesConfig.pad``) repeats its stamp.
         target_index: index in ``frames`` of the frame to localise.
         target_stamp_ns: ``stamps_ns[target_index]``, the stamp results are reported under.
     """

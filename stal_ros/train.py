@@ -71,6 +71,9 @@ class DataConfig(ConfigBase):
     train_videos: int = param(400, 'Videos generated for training (when directory is empty).',
                               ge=1)
     motion: MotionConfig = param(default_factory=MotionConfig)
+    edge_clips: bool = param(
+        False, 'Also train on the first and last frames of each video, whose clips repeat the '
+        "video's first or last frame (as the frame buffer fills a stream's ends, frames.pad).")
     root: str = param(
         '', 'Folder of the public data set (ucf24, jhmdb): its ACT annotation file '
         '(UCF101v2-GT.pkl, JHMDB-GT.pkl) and Frames/ (or rgb-images/).')
@@ -446,7 +449,7 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
     dataset = ClipDataset(videos, class_names=recipe.detector.class_names,
                           num_frames=model.num_frames, target_index=model.target_index,
                           input_size=model.input_size, augment=recipe.augment, seed=cfg.seed,
-                          with_flows=learned_flow)
+                          with_flows=learned_flow, pad=recipe.data.edge_clips)
     criterion = DetectionLoss.from_config(recipe.detector, flow_weight=cfg.flow_weight,
                                           flow_reduction=cfg.flow_reduction)
     amp = None

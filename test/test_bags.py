@@ -17,6 +17,7 @@ from stal_ros.bags.score import (FrameIndex, ground_truth_annotations, ground_tr
 from stal_ros.bags.types import rosbags_types, typestore
 from stal_ros.config import OutputConfig, TubeConfig
 from stal_ros.data.motion import CLASS_NAMES, make_split, MotionConfig
+from stal_ros.frames import latency_frames
 from stal_ros.metrics.annotations import FrameDetections
 from stal_ros.structures import Detections
 
@@ -201,7 +202,11 @@ def test_collector_rebuilds_a_tube_from_capped_histories():
 
 
 def test_offline_run_equals_the_evaluation_command(tmp_path, videos):
-    """The bag pipeline sees what stal-evaluate sees: the same raw detections, frame by frame."""
+    """The bag pipeline sees what stal-evaluate sees: the same raw detections, frame by frame.
+
+    Except the last frames of centred clips: a bag, like a live stream, does not end for the
+    node, while stal-evaluate ends each video (``FrameBuffer.flush``).
+    """
     from stal_ros.evaluate import evaluation_tubes_config, run_video
     from stal_ros.net.detector import build_detector
     detector = build_detector(checkpoint=str(MODEL))
@@ -211,8 +216,14 @@ def test_offline_run_equals_the_evaluation_command(tmp_path, videos):
     run = run_bag(detector, tmp_path / 'bag', TOPIC, tubes,
                   max_history=OutputConfig().max_history, results=tmp_path / 'results')
     expected, _ = run_video(detector, video, tubes)
-    k = detector.config.frames.num_frames
-    assert len(run.detection_msgs) == video.num_frames - (k - 1)   # K - 1 frames unlocalised
+    late = latency_frames(detector.config.frames)
+    assert late == 2 and detector.config.frames.pad
+    assert len(run.detection_msgs) == video.num_frames - late     # the last 2 wait
+    assert set(expected.frames.tolist()) == set(range(video.num_frames))
+    kept = expected.frames < video.num_frames - late
+    expected = FrameDetections(expected.videos[kept], expected.frames[kept],
+                               expected.labels[kept], expected.scores[kept],
+                               expected.boxes[kept])
     # One clip per call here, 16 per call there: equal up to float noise, so near-ties may
     # come out in another order within a frame; compare in a canonical order.
 
@@ -243,8 +254,9 @@ def test_stal_bag_write_and_eval_commands(tmp_path, capsys):
     report = json.loads((tmp_path / 'report' / 'report.json').read_text())
     assert report['mode'] == 'offline' and len(report['sha256']) == 64
     assert 0.0 <= report['frame_map'] <= 1.0 and 0.0 <= report['frame_map_raw'] <= 1.0
-    k = report['config']['frames']['num_frames']
-    assert report['frames_published'] == report['num_frames'] - (k - 1)
+    frames = report['config']['frames']        # padded centred clips: the last K // 2 wait
+    assert frames['pad'] and frames['mode'] == 'centred'
+    assert report['frames_published'] == report['num_frames'] - frames['num_frames'] // 2
     for row in report['frame_classes']:                # every true box in its class's row
         assert sum(report['frame_confusion'][row['class']].values()) == row['num_gt']
     assert (tmp_path / 'report' / 'pr_curves.png').stat().st_size > 0

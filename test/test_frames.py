@@ -1,6 +1,6 @@
 # Copyright 2026 The stal_ros Authors
 # Licensed under the Apache License, Version 2.0
-"""FrameBuffer: K-frame clips, causal and centred targets, resolution changes, bad input."""
+"""FrameBuffer: K-frame clips, causal and centred targets, padded ends, bad input."""
 
 import numpy as np
 import pytest
@@ -15,7 +15,7 @@ def frame(value, h=4, w=6):
 
 
 def test_causal_clip_targets_newest_frame():
-    buf = FrameBuffer(FramesConfig(num_frames=3, mode='causal'))
+    buf = FrameBuffer(FramesConfig(num_frames=3, mode='causal', pad=False))
     assert buf.latency_frames == 0
     assert buf.push(frame(0), 100) is None
     assert buf.push(frame(1), 200) is None
@@ -32,7 +32,7 @@ def test_causal_clip_targets_newest_frame():
 
 
 def test_centred_clip_targets_middle_frame_one_frame_late():
-    buf = FrameBuffer(FramesConfig(num_frames=3, mode='centred'))
+    buf = FrameBuffer(FramesConfig(num_frames=3, mode='centred', pad=False))
     assert buf.latency_frames == 1
     buf.push(frame(0), 10)
     buf.push(frame(1), 20)
@@ -43,7 +43,7 @@ def test_centred_clip_targets_middle_frame_one_frame_late():
 
 @pytest.mark.parametrize('k, latency, target', [(2, 0, 1), (4, 1, 2), (5, 2, 2)])
 def test_centred_latency_for_other_k(k, latency, target):
-    config = FramesConfig(num_frames=k, mode='centred')
+    config = FramesConfig(num_frames=k, mode='centred', pad=False)
     buf = FrameBuffer(config)
     assert buf.latency_frames == latency == latency_frames(config)
     assert latency_frames(FramesConfig(num_frames=k, mode='causal')) == 0
@@ -65,7 +65,7 @@ def test_clip_owns_its_frames_and_buffer_copies_input():
 
 
 def test_resolution_change_restarts_buffer():
-    buf = FrameBuffer(FramesConfig(num_frames=3))
+    buf = FrameBuffer(FramesConfig(num_frames=3, pad=False))
     for i in range(3):
         buf.push(frame(i), i + 1)
     assert buf.resolution == (4, 6)
@@ -79,7 +79,7 @@ def test_resolution_change_restarts_buffer():
 
 @pytest.mark.parametrize('stamp', [300, 299])
 def test_stamp_not_later_raises_and_keeps_buffer(stamp):
-    buf = FrameBuffer(FramesConfig(num_frames=3))
+    buf = FrameBuffer(FramesConfig(num_frames=3, pad=False))
     buf.push(frame(0), 100)
     buf.push(frame(1), 300)
     with pytest.raises(ValueError, match=rf'later than the previous frame \(300 ns\), got '
@@ -91,6 +91,56 @@ def test_stamp_not_later_raises_and_keeps_buffer(stamp):
     buf.reset()
     assert len(buf) == 0 and buf.last_stamp_ns is None
     assert buf.push(frame(3), 5) is None     # after a reset, time may start again
+
+
+def targets(clips):
+    """(target frame value, frame values of the clip) of each clip."""
+    return [(int(c.target_frame[0, 0, 0]), c.frames[:, 0, 0, 0].tolist()) for c in clips]
+
+
+def test_padded_causal_stream_localises_every_frame_from_the_first():
+    buf = FrameBuffer(FramesConfig(num_frames=3, mode='causal'))       # pad is the default
+    clips = [buf.push(frame(i), 10 * (i + 1)) for i in range(4)]
+    assert targets(clips) == [(0, [0, 0, 0]), (1, [0, 0, 1]), (2, [0, 1, 2]), (3, [1, 2, 3])]
+    assert clips[0].stamps_ns.tolist() == [10, 10, 10]      # a repeated frame keeps its stamp
+    assert clips[1].target_stamp_ns == 20
+    assert buf.flush() == []                  # causal clips are never late
+
+
+@pytest.mark.parametrize('num_pushed', [1, 2, 3, 7])
+def test_padded_centred_stream_localises_every_frame_once_in_order(num_pushed):
+    buf = FrameBuffer(FramesConfig(num_frames=5, mode='centred'))
+    pushed = [buf.push(frame(i), 10 * (i + 1)) for i in range(num_pushed)]
+    live = [c for c in pushed if c is not None]
+    # Frame 0 is localised once frame 2 (K // 2 later) has arrived, then one clip per push.
+    assert [c is None for c in pushed] == [i < 2 for i in range(num_pushed)]
+    flushed = buf.flush()
+    got = targets(live + flushed)
+    assert [t for t, _ in got] == list(range(num_pushed))
+    last = num_pushed - 1
+    for t, values in got:                     # frames t - 2 .. t + 2 clipped to the stream
+        assert values == [min(max(i, 0), last) for i in range(t - 2, t + 3)]
+    stamps = [c.target_stamp_ns for c in live + flushed]
+    assert stamps == [10 * (t + 1) for t in range(num_pushed)]
+    assert len(buf) == 0 and buf.last_stamp_ns is None     # flush ends the stream
+    assert buf.flush() == []
+    assert buf.push(frame(50), 5) is None                  # a new stream, time may restart
+
+
+def test_unpadded_stream_never_localises_its_ends():
+    buf = FrameBuffer(FramesConfig(num_frames=5, mode='centred', pad=False))
+    clips = [buf.push(frame(i), i + 1) for i in range(7)]
+    assert [t for t, _ in targets([c for c in clips if c is not None])] == [2, 3, 4]
+    assert buf.flush() == [] and len(buf) == 0
+
+
+def test_padded_resolution_change_starts_a_new_padded_stream():
+    buf = FrameBuffer(FramesConfig(num_frames=3, mode='centred'))
+    assert buf.push(frame(0), 1) is None
+    assert targets([buf.push(frame(1), 2)]) == [(0, [0, 0, 1])]
+    assert buf.push(frame(10, h=8, w=5), 3) is None      # frame 1 of the old size is lost
+    clip = buf.push(frame(11, h=8, w=5), 4)
+    assert targets([clip]) == [(10, [10, 10, 11])] and clip.frames.shape == (3, 8, 5, 3)
 
 
 def test_numpy_integer_stamps_accepted():

@@ -359,9 +359,12 @@ def test_lifecycle_and_two_independent_cameras(ros, model):
         assert peer.spin_until(lambda: peer.detections and rear and peer.tubes and rear_tubes,
                                20, proc)
         assert peer.detections[0].header.frame_id == 'front_cam'
-        assert time_to_ns(peer.detections[0].header.stamp) == T0 + 2 * PERIOD
+        # Padded clips: any of the three frames may give the first result (the node skips
+        # clips the model is too busy for), each under its source frame's stamp.
+        assert time_to_ns(peer.detections[0].header.stamp) in {T0 + i * PERIOD
+                                                               for i in range(3)}
         assert rear[0].header.frame_id == 'rear_cam'
-        assert time_to_ns(rear[0].header.stamp) == T0 + 5 + 2 * PERIOD
+        assert time_to_ns(rear[0].header.stamp) in {T0 + 5 + i * PERIOD for i in range(3)}
         front_ids = {t.id for t in peer.tubes[0].tubes}
         rear_ids = {t.id for t in rear_tubes[0].tubes}
         assert front_ids and all(i.startswith('front/') for i in front_ids)

@@ -85,6 +85,7 @@ def test_two_cameras_of_different_sizes_run_in_one_detect_call(detector):
 def test_streaming_computes_each_frame_pairs_flow_once_with_the_same_results():
     # K = 5: a clip has 4 pairs, 3 of them in the previous clip too.  Two cameras, so the cache
     # holds both streams; the results equal those of the same detector computing every pair.
+    # Padded start (frames.pad): frame 0 is localised once frame 2 arrived.
     config = tiny_config(score_threshold=0.2, max_detections=5)
     detector = build_detector(
         dataclasses.replace(config, frames=FramesConfig(num_frames=5, mode='centred')))
@@ -102,13 +103,15 @@ def test_streaming_computes_each_frame_pairs_flow_once_with_the_same_results():
             results += pipe.step()
         runs.append(results)
         infos.append(dis.cache_info()[:2])
-    assert len(runs[0]) == len(runs[1]) == 2 * 5
+    assert len(runs[0]) == len(runs[1]) == 2 * 7
     for got, want in zip(*runs):
         assert got.stamp_ns == want.stamp_ns and len(got.detections) > 0
         np.testing.assert_array_equal(got.detections.boxes, want.detections.boxes)
         np.testing.assert_array_equal(got.detections.scores, want.detections.scores)
-    # 8 pairs per camera, each computed once; 5 clips x 4 pairs - 8 = 12 found in the cache.
-    assert infos == [(2 * 12, 2 * 8), (0, 2 * 5 * 4)]
+    # Padded start: 7 clips per camera (targets 0..6, frames 4..8 in the last), their pairs
+    # the 8 of the video plus frame 0 paired with itself, so 9 pairs per camera are computed
+    # once; 7 clips x 4 pairs - 9 = 19 are found in the cache.
+    assert infos == [(2 * 19, 2 * 9), (0, 2 * 7 * 4)]
 
 
 def test_stream_benchmark_prints_both_runs_and_checks_identity(capsys):
@@ -128,10 +131,11 @@ def test_only_the_newest_clip_is_kept_and_replaced_ones_count_as_dropped(detecto
     for i, frame in enumerate(frames(7)):
         pipe.push('cam', frame, (i + 1) * MS, meta=i)
     results = pipe.step()
-    # Frames 3..7 each completed a clip; the first four were replaced before the model ran.
+    # Each of the 7 frames completed a (padded, causal) clip; the first six were replaced
+    # before the model ran.
     assert len(results) == 1 and len(counting.batches) == 1
     assert results[0].meta == 6 and results[0].stamp_ns == 7 * MS
-    assert results[0].stats.dropped == 4
+    assert results[0].stats.dropped == 6
     assert results[0].stats.received == 7 and results[0].stats.processed == 1
     # The dropped clips never reached the linker: this is its first frame.
     assert results[0].tubes.frame_index == 0
@@ -143,21 +147,21 @@ def test_time_going_back_resets_buffer_and_tubes_with_an_event(detector):
     for i in range(4):
         assert pipe.push('cam', clip[i], (10 + i) * MS) is None
         pipe.step()
-    assert pipe.stats('cam').processed == 2
+    assert pipe.stats('cam').processed == 4     # padded clips: from the first frame on
     event = pipe.push('cam', clip[4], 2 * MS)
     assert event is not None and 'time went back' in event and 'cam' in event
     assert pipe.stats('cam').resets == 1
-    # The buffer restarted: one frame is not a clip yet.
-    assert pipe.step() == []
-    pipe.push('cam', clip[5], 3 * MS)
-    pipe.push('cam', clip[0], 4 * MS)
+    # The buffer restarted: a new stream, whose first frame fills the whole clip.
     results = pipe.step()
-    assert [r.stamp_ns for r in results] == [4 * MS]
+    assert [r.stamp_ns for r in results] == [2 * MS]
     assert results[0].tubes.frame_index == 0      # a fresh linker
+    np.testing.assert_array_equal(results[0].frame, clip[4])
+    assert pipe.stats('cam').processed == 5
 
 
 def test_repeated_stamp_is_ignored_and_size_change_restarts_the_clip(detector):
-    pipe = Pipeline(detector, TubeConfig(), ['cam'])
+    unpadded = dataclasses.replace(detector.config.frames, pad=False)   # K real frames
+    pipe = Pipeline(detector, TubeConfig(), ['cam'], unpadded)
     small, big = frames(3, 48, 64), frames(3, 56, 72)
     for i in range(3):
         pipe.push('cam', small[i], (i + 1) * MS)

@@ -54,6 +54,29 @@ def test_clips_hold_the_target_frame_boxes_and_the_flows(videos):
     assert clips.shape == (2, 3, 3, 32, 32) and len(targets) == 2 and len(flows) == 2
 
 
+def test_edge_clips_repeat_the_end_frames_with_zero_flow_between_repeats(videos):
+    kw = {'class_names': CLASS_NAMES, 'num_frames': 5, 'target_index': 2, 'input_size': 64,
+          'augment': None}
+    plain, padded = ClipDataset(videos, **kw), ClipDataset(videos, pad=True, **kw)
+    assert len(plain) == 3 * (12 - 4) and len(padded) == 3 * 12
+    assert padded.index[:12] == [(0, t) for t in range(12)]
+    full = {key: plain[i] for i, key in enumerate(plain.index)}
+    for i, (v, t) in enumerate(padded.index):
+        sample = padded[i]
+        at = np.clip(np.arange(t - 2, t + 3), 0, 11)      # as FrameBuffer pads a stream
+        frames = videos[v].frames[at].transpose(0, 3, 1, 2) / 255.0
+        np.testing.assert_allclose(sample.clip.numpy(), frames, atol=1e-6)
+        for j in range(4):
+            want = (np.zeros((64, 64, 2)) if at[j] == at[j + 1]
+                    else videos[v].flows[at[j]])
+            np.testing.assert_allclose(sample.flows[j].numpy().transpose(1, 2, 0), want,
+                                       atol=1e-5)
+        assert sorted(sample.labels.tolist()) == sorted(
+            tube.label for tube in videos[v].tubes if t in tube.frames)
+        if (v, t) in full:                                  # a full clip: the same sample
+            np.testing.assert_array_equal(sample.clip.numpy(), full[v, t].clip.numpy())
+
+
 def test_mirror_swaps_directions_and_flips_the_flow_x_sign(videos):
     names = ('walk_right', 'walk_left', 'run_right', 'jump')
     assert mirror_map(names).tolist() == [1, 0, -1, 3]

@@ -3,7 +3,9 @@
 """Offline evaluation: the node's pipeline run straight from a bag, every frame, no DDS.
 
 Each bag is one video.  Its camera images go through the same ``Pipeline`` the node runs (one
-camera, the latest-clip policy never drops here because every frame is stepped at once), and
+camera, the latest-clip policy never drops here because every frame is stepped at once; as
+live, the last (K - 1) // 2 frames of centred clips wait for frames that never come, where
+``stal-evaluate`` ends each video with ``FrameBuffer.flush``), and
 the outputs are built as the same ``Detection2DArray`` / ``ActionTubeArray`` messages the node
 publishes (``stal_ros.messages``), with the source images' headers.  They are scored by
 ``stal_ros.bags.score`` (the code that scores live runs too) and can be written back as a bag.

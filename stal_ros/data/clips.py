@@ -6,10 +6,13 @@
 (T, H, W, 3) uint8, ``flows`` (T - 1, H, W, 2) or None, ``tubes`` with ``label``, ``frames``,
 ``boxes``) into network-ready samples.  Every (video, target frame) pair with a full clip is one
 sample; the clip is frames t - K + 1 .. t for the causal mode (target index K - 1) or centred
-on t.  Augmentation (``AugmentConfig``) is drawn once per sample and applied identically to all
-K frames, their boxes and their flows: photometric jitter, a random crop, a left-right mirror
-(flow x negated, *_left / *_right classes swapped) and an RGB channel permutation.  Samples are
-resized to the S x S network input here, so batches stack; flows are rescaled with their grid.
+on t.  With ``pad`` the first and last frames are samples too: their clips repeat the video's
+first or last frame where they reach past it (as ``FrameBuffer`` fills a stream's ends), and the
+exact flow of such a repeated pair is zero.  Augmentation (``AugmentConfig``) is drawn once
+per sample and applied identically to all K frames, their boxes and their flows: photometric
+jitter, a random crop, a left-right mirror (flow x negated, *_left / *_right classes swapped)
+and an RGB channel permutation.  Samples are resized to the S x S network input here, so
+batches stack; flows are rescaled with their grid.
 
 Letters: T frames (K of a clip), S input side, G boxes in the target frame.
 """
@@ -72,12 +75,14 @@ class ClipDataset(torch.utils.data.Dataset):
         augment: the augmentation, or None for none (evaluation).
         seed: seed of the augmentation; sample i of epoch e draws from (seed, e, i).
         with_flows: give the exact flows (for the flow loss of a learned flow subnet).
+        pad: also sample the frames without a full clip, filling the clip with the first or
+            last frame (see the module docstring).
 
     """
 
     def __init__(self, videos: Sequence[Any], *, class_names: Sequence[str], num_frames: int,
                  target_index: int, input_size: int, augment: AugmentConfig | None,
-                 seed: int = 0, with_flows: bool = True) -> None:
+                 seed: int = 0, with_flows: bool = True, pad: bool = False) -> None:
         if not videos:
             raise ValueError('ClipDataset: expected at least one video, got none')
         self.videos = list(videos)
@@ -88,6 +93,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.augment = augment
         self.seed = int(seed)
         self.with_flows = bool(with_flows)
+        self.pad = bool(pad)
         self.epoch = 0
         self._mirror = mirror_map(self.class_names)
         before = self.target_index
@@ -106,7 +112,8 @@ class ClipDataset(torch.utils.data.Dataset):
             self._targets.append({
                 f: (np.array([b for b, _ in items], np.float32).reshape(-1, 4),
                     np.array([k for _, k in items], np.int64)) for f, items in per_frame.items()})
-            self.index += [(v, t) for t in range(before, t_frames - after)]
+            self.index += [(v, t) for t in (range(t_frames) if self.pad
+                                            else range(before, t_frames - after))]
 
     def __len__(self) -> int:
         """Return the number of (video, target frame) samples."""
@@ -127,10 +134,14 @@ class ClipDataset(torch.utils.data.Dataset):
         v, t = self.index[i]
         video = self.videos[v]
         first = t - self.target_index
-        frames = np.asarray(video.frames[first:first + self.num_frames])      # (K, H, W, 3)
-        flows = None
-        if self.with_flows and getattr(video, 'flows', None) is not None:
-            flows = np.asarray(video.flows[first:first + self.num_frames - 1], np.float32)
+        t_frames = video.frames.shape[0]
+        if 0 <= first <= t_frames - self.num_frames:
+            frames = np.asarray(video.frames[first:first + self.num_frames])  # (K, H, W, 3)
+            flows = None
+            if self.with_flows and getattr(video, 'flows', None) is not None:
+                flows = np.asarray(video.flows[first:first + self.num_frames - 1], np.float32)
+        else:
+            frames, flows = self._padded(video, first)
         boxes, labels = self.targets(i)
         boxes, labels = boxes.copy(), labels.copy()
         h, w = frames.shape[1:3]
@@ -154,6 +165,19 @@ class ClipDataset(torch.utils.data.Dataset):
             labels=torch.from_numpy(labels),
             flows=None if flows is None else torch.from_numpy(
                 np.ascontiguousarray(flows.transpose(0, 3, 1, 2))))
+
+    def _padded(self, video: Any, first: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frames (K, H, W, 3) and flows (K - 1, H, W, 2) or None of a clip past an end."""
+        t_frames = video.frames.shape[0]
+        at = np.clip(np.arange(first, first + self.num_frames), 0, t_frames - 1)
+        frames = np.asarray(video.frames)[at]
+        if not self.with_flows or getattr(video, 'flows', None) is None:
+            return frames, None
+        flows = np.zeros((self.num_frames - 1,) + frames.shape[1:3] + (2,), np.float32)
+        for j in range(self.num_frames - 1):
+            if at[j + 1] != at[j]:                 # a repeated frame has not moved
+                flows[j] = video.flows[at[j]]
+        return frames, flows
 
     def _augment(self, rng: np.random.Generator, aug: AugmentConfig, frames: np.ndarray,
                  boxes: np.ndarray, labels: np.ndarray, flows: np.ndarray | None):

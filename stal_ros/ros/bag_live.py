@@ -12,7 +12,9 @@ it), each preceded by ``/clock`` at its header stamp, so a node with ``use_sim_t
 the bag's time.  The node's ``detections`` and ``tubes`` are recorded (``--record`` writes them
 as bags, with the ground truth) and scored against the bag's ground truth by header stamp with
 the code that scores offline runs (``stal_ros.bags.score``).  The report counts frames the node
-published nothing for: its first K - 1 frames (no full clip yet) and frames it dropped.
+published nothing for: the warm-up frames of each bag (with ``frames.pad``, the default, the
+last (K - 1) // 2 of centred clips, which wait for frames that never come; without it the first
+K - 1) and frames it dropped.
 ``--launch-node MODEL`` starts the node itself (as ``stal.launch.py`` would) for the run.
 ``--lockstep`` waits for each frame's outputs before sending the next, so that nothing is
 dropped however slow the machine: then live and offline results agree exactly.  A model with
@@ -48,6 +50,7 @@ from stal_ros.bags.score import (FrameIndex, ground_truth_annotations, GT_TOPIC,
                                  video_outputs, VideoOutputs)
 from stal_ros.bags.types import typestore
 from stal_ros.config import ConfigError
+from stal_ros.frames import latency_frames
 from stal_ros.messages import time_to_ns
 from stal_ros.msg import ActionTubeArray
 from stal_ros.net.checkpoint import CheckpointError, load_checkpoint
@@ -261,8 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--lockstep', action='store_true',
                         help="wait for each frame's outputs before the next frame (no drops)")
     parser.add_argument('--warmup', type=int, default=None,
-                        help='first frames of a bag that give no output (K - 1; default: from '
-                        'the --launch-node model, else 2)')
+                        help='frames of a bag that give no output ((K - 1) // 2 for a model '
+                        'with padded centred clips, K - 1 unpadded; default: from the '
+                        '--launch-node model, else 2)')
     parser.add_argument('--timeout', type=float, default=30.0,
                         help='seconds to wait for the node and for a frame in lockstep')
     parser.add_argument('--launch-node', metavar='MODEL',
@@ -321,8 +325,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def clip_warmup(model: str) -> int:
-    """Frames at the start of a stream that give no output with ``model`` (K - 1)."""
-    return load_checkpoint(resolve_model(model)).config.frames.num_frames - 1
+    """Frames of a bag the live node gives no output for with ``model``.
+
+    Padded clips (``frames.pad``): the last ``latency_frames`` (a live stream does not end,
+    so they wait for later frames); the first frames are localised.  Unpadded: the first
+    K - 1, which never fill a clip.  Lockstep play waits for outputs from this frame on.
+    """
+    frames = load_checkpoint(resolve_model(model)).config.frames
+    return latency_frames(frames) if frames.pad else frames.num_frames - 1
 
 
 def _run(player: BagPlayer, bags: list[Path], args: argparse.Namespace) -> int:

@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> None:
         stop_process(node)
         collector.destroy()
         rclpy.try_shutdown()
-    write_results(args, collector, videos, total, out)
+    write_results(args, collector, videos, total, out, latency)
     LOG.info('demo finished in %.1f s', time.monotonic() - started)
 
 
@@ -319,8 +319,11 @@ class Collector:
 
 
 def write_results(args: argparse.Namespace, collector: Collector, videos: list,
-                  total: int, out: pathlib.Path) -> None:
-    """Write the annotated video and the contact sheet; print the summary."""
+                  total: int, out: pathlib.Path, latency: int) -> None:
+    """Write the annotated video and the contact sheet; print the summary.
+
+    ``latency``: frames a result comes late (the stream's last that many get none).
+    """
     from stal_ros.ros import demo_support as support
     index = collector.frame_index()
     frames = sorted(((index[s], rgb) for s, rgb in collector.annotated.items()),
@@ -352,9 +355,10 @@ def write_results(args: argparse.Namespace, collector: Collector, videos: list,
     sheet_path = out / 'contact_sheet.png'
     cv2.imwrite(str(sheet_path), support.contact_sheet(tiles)[:, :, ::-1])
     results = len(collector.tubes)
+    why = (f'the last {latency} of the stream wait for frames after them that never come, '
+           'any others were' if latency else 'they were')
     lines = [f'stal_node: results for {results} of {total} frames ({total - results} without: '
-             f'a K-frame clip leaves K - 1 frames of a stream unlocalised, any others were '
-             f'skipped by its latest-frame policy); {len(frames)} annotated frames.',
+             f'{why} skipped by its latest-frame policy); {len(frames)} annotated frames.',
              *(['(frame numbers approximate: the camera was late by half a period or more)']
                if collector.jitter else []),
              *support.summary_lines(collector.tube_log(), videos, args.rate),
