@@ -66,7 +66,8 @@ class TubeConfig(ConfigBase):
         "actor track's moving average of class scores (0: off).", ge=0.0, lt=1.0)
     smooth_weight: float = param(
         0.5, "A box's smoothed score is this times its own score plus the rest times its "
-        "track's average score of its class (1: own score only).", ge=0.0, le=1.0)
+        "track's average score of its class, if that is lower (1: own score only).", ge=0.0,
+        le=1.0)
     min_publish_length: int = param(
         4, 'Tubes shorter than this many frames are tracked but not reported as active, and '
         'dropped when they finish.', ge=1)

@@ -30,17 +30,21 @@ def test_a_tracks_past_outweighs_one_hesitant_frame():
         out = smoother.update(frame((ACTOR, 0, 0.8, [0.8, 0.1])))
         np.testing.assert_allclose(out.scores, [0.8], atol=1e-6)
     # One frame prefers class 1.  The track follows its best box (label 1, class scores
-    # [0.4, 0.5]): average = 0.6 * [0.8, 0.1] + 0.4 * [0.4, 0.5] = [0.64, 0.26].
+    # [0.4, 0.5]): average = 0.6 * [0.8, 0.1] + 0.4 * [0.4, 0.5] = [0.64, 0.26].  The class-1
+    # box is pulled down to 0.5 * 0.5 + 0.5 * 0.26; the class-0 box would rise (0.5 * 0.4 +
+    # 0.5 * 0.64) but scores never do.
     hesitant = frame((ACTOR, 1, 0.5, [0.4, 0.5]), (ACTOR, 0, 0.4, [0.4, 0.5]))
     out = smoother.update(hesitant)
-    np.testing.assert_allclose(out.scores, [0.5 * 0.5 + 0.5 * 0.26, 0.5 * 0.4 + 0.5 * 0.64],
-                               atol=1e-6)
+    np.testing.assert_allclose(out.scores, [0.5 * 0.5 + 0.5 * 0.26, 0.4], atol=1e-6)
     assert out.scores[1] > out.scores[0]           # class 0 ranks first again
     # Boxes, labels and class scores are the frame's own.
     np.testing.assert_array_equal(out.boxes, hesitant.boxes)
     np.testing.assert_array_equal(out.labels, hesitant.labels)
     np.testing.assert_array_equal(out.class_scores, hesitant.class_scores)
     assert smoother.num_tracks == 1
+    # The action ends: a weak class-0 box stays weak (lifted, it would keep a tube alive).
+    out = smoother.update(frame((ACTOR, 0, 0.05, [0.05, 0.02])))
+    np.testing.assert_allclose(out.scores, [0.05], atol=1e-6)
 
 
 def test_separate_actors_keep_separate_tracks_and_new_ones_start_from_their_own_scores():
