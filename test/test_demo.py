@@ -52,9 +52,9 @@ def test_demo_writes_the_annotated_video_contact_sheet_and_summary(
     assert results, log
     processed, published, annotated = map(int, results.groups())
     assert published == total
-    # K = 3: the first two frames only fill the clip; a loaded CPU may skip more (the node's
-    # latest-frame policy), never all.
-    assert total // 2 <= processed <= total - 2, log
+    # K = 3 causal clips, padded: every frame can have a result; a loaded CPU may skip some
+    # (the node's latest-frame policy), never half.
+    assert total // 2 <= processed <= total, log
     assert annotated == processed, log
 
     capture = cv2.VideoCapture(str(out / 'annotated.mp4'))

@@ -355,10 +355,14 @@ def write_results(args: argparse.Namespace, collector: Collector, videos: list,
     sheet_path = out / 'contact_sheet.png'
     cv2.imwrite(str(sheet_path), support.contact_sheet(tiles)[:, :, ::-1])
     results = len(collector.tubes)
-    why = (f'the last {latency} of the stream wait for frames after them that never come, '
-           'any others were' if latency else 'they were')
-    lines = [f'stal_node: results for {results} of {total} frames ({total - results} without: '
-             f'{why} skipped by its latest-frame policy); {len(frames)} annotated frames.',
+    missing = total - results
+    skipped = 'skipped by its latest-frame policy'
+    why = ('none missing' if not missing else
+           f'{missing} without: the last {latency} of the stream wait for frames after them '
+           f'that never come, any others were {skipped}' if latency else
+           f'{missing} without: {skipped}')
+    lines = [f'stal_node: results for {results} of {total} frames ({why}); {len(frames)} '
+             'annotated frames.',
              *(['(frame numbers approximate: the camera was late by half a period or more)']
                if collector.jitter else []),
              *support.summary_lines(collector.tube_log(), videos, args.rate),
