@@ -180,12 +180,12 @@ def test_node_publishes_detections_and_tubes_with_the_source_header(ros, model):
             stamp = T0 + i * PERIOD
             stamps.append(stamp)
             tester.image_pub.publish(image_msg(frame(i), stamp))
-            # K = 3: the first two frames fill the clip; then one result per frame.
-            want = max(0, i - 1)
+            # K = 3 causal clips, padded: one result per frame from the first on.
+            want = i + 1
             assert tester.spin_until(lambda: len(tester.tubes) >= want and
                                      len(tester.detections) >= want, 20, proc), \
                 f'no result for frame {i}'
-        assert [time_to_ns(m.header.stamp) for m in tester.detections] == stamps[2:]
+        assert [time_to_ns(m.header.stamp) for m in tester.detections] == stamps
         assert [m.header for m in tester.detections] == [m.header for m in tester.tubes]
         assert all(m.header.frame_id == 'cam' for m in tester.detections)
         total = 0
