@@ -114,6 +114,18 @@ def test_streaming_computes_each_frame_pairs_flow_once_with_the_same_results():
     assert infos == [(2 * 19, 2 * 9), (0, 2 * 7 * 4)]
 
 
+@pytest.mark.parametrize('pad, localised', [(True, list(range(7))), (False, [2, 3, 4])])
+def test_evaluation_localises_every_frame_of_a_video_with_padded_clips(pad, localised):
+    from types import SimpleNamespace
+    from stal_ros.evaluate import run_video
+    config = tiny_config(score_threshold=0.0, max_detections=3)      # boxes in every frame
+    detector = build_detector(dataclasses.replace(
+        config, frames=FramesConfig(num_frames=5, mode='centred', pad=pad)))
+    video = SimpleNamespace(name='v', frames=np.stack(frames(7)))
+    detections, _ = run_video(detector, video, TubeConfig())
+    assert sorted(set(detections.frames.tolist())) == localised
+
+
 def test_stream_benchmark_prints_both_runs_and_checks_identity(capsys):
     # The shipped model (K = 5, DIS), one short video, two cameras per tick.
     from stal_ros.tools.bench_stream import main
