@@ -122,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rate = args.rate or fps or 10.0
 
     import rclpy
+    from rclpy.duration import Duration
     from rclpy.executors import ExternalShutdownException
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CompressedImage, Image
@@ -171,6 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     finally:
         node.get_logger().info(f'{sent} frames published')
+        if reliability == ReliabilityPolicy.RELIABLE and rclpy.ok():
+            # Destroying the writer drops samples not yet acknowledged: the last frames would
+            # never arrive.  Give the subscribers a moment to take them.
+            pub.wait_for_all_acked(Duration(seconds=2.0))
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
