@@ -84,7 +84,6 @@ class FrameBuffer:
         self._stamps = np.zeros(self.num_frames, np.int64)
         self._count = 0          # ring slots written since the last restart (repeats included)
         self._real = 0           # frames pushed since the last restart
-        self._emitted = 0        # clips returned since the last restart
         self._last_stamp: int | None = None
 
     def __len__(self) -> int:
@@ -104,7 +103,7 @@ class FrameBuffer:
     def reset(self) -> None:
         """Forget all frames (e.g. after a jump back in time)."""
         self._ring = None
-        self._count = self._real = self._emitted = 0
+        self._count = self._real = 0
         self._last_stamp = None
 
     def push(self, frame: np.ndarray, stamp_ns: int) -> Clip | None:
@@ -150,7 +149,8 @@ class FrameBuffer:
         if self.pad and self._ring is not None:
             last = (self._count - 1) % self.num_frames
             frame, stamp = self._ring[last].copy(), int(self._stamps[last])
-            while self._emitted < self._real:
+            # Every write from the K-th on returned a clip (the start's repeats stop short of K).
+            while self._count - self.num_frames + 1 < self._real:
                 self._write(frame, stamp)
                 clip = self._next_clip()
                 if clip is not None:
@@ -168,7 +168,6 @@ class FrameBuffer:
         """Return the clip ending at the newest ring slot, or None until the ring is full."""
         if self._count < self.num_frames:
             return None
-        self._emitted += 1
         # Oldest first: the slot after the newest one holds the oldest frame.
         slot = (self._count - 1) % self.num_frames
         order = (np.arange(1, self.num_frames + 1) + slot) % self.num_frames

@@ -133,15 +133,7 @@ class ClipDataset(torch.utils.data.Dataset):
         """Sample ``i``, augmented with the generator of (seed, epoch, i)."""
         v, t = self.index[i]
         video = self.videos[v]
-        first = t - self.target_index
-        t_frames = video.frames.shape[0]
-        if 0 <= first <= t_frames - self.num_frames:
-            frames = np.asarray(video.frames[first:first + self.num_frames])  # (K, H, W, 3)
-            flows = None
-            if self.with_flows and getattr(video, 'flows', None) is not None:
-                flows = np.asarray(video.flows[first:first + self.num_frames - 1], np.float32)
-        else:
-            frames, flows = self._padded(video, first)
+        frames, flows = self._clip(video, t - self.target_index)
         boxes, labels = self.targets(i)
         boxes, labels = boxes.copy(), labels.copy()
         h, w = frames.shape[1:3]
@@ -166,10 +158,12 @@ class ClipDataset(torch.utils.data.Dataset):
             flows=None if flows is None else torch.from_numpy(
                 np.ascontiguousarray(flows.transpose(0, 3, 1, 2))))
 
-    def _padded(self, video: Any, first: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Frames (K, H, W, 3) and flows (K - 1, H, W, 2) or None of a clip past an end."""
-        t_frames = video.frames.shape[0]
-        at = np.clip(np.arange(first, first + self.num_frames), 0, t_frames - 1)
+    def _clip(self, video: Any, first: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return frames (K, H, W, 3) and flows (K - 1, H, W, 2) or None of the clip at ``first``.
+
+        Frames past an end of the video repeat its first or last frame (``pad``).
+        """
+        at = np.clip(np.arange(first, first + self.num_frames), 0, video.frames.shape[0] - 1)
         frames = np.asarray(video.frames)[at]
         if not self.with_flows or getattr(video, 'flows', None) is None:
             return frames, None

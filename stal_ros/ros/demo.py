@@ -357,10 +357,14 @@ def write_results(args: argparse.Namespace, collector: Collector, videos: list,
     results = len(collector.tubes)
     missing = total - results
     skipped = 'skipped by its latest-frame policy'
-    why = ('none missing' if not missing else
-           f'{missing} without: the last {latency} of the stream wait for frames after them '
-           f'that never come, any others were {skipped}' if latency else
-           f'{missing} without: {skipped}')
+    if not missing:
+        why = 'none missing'
+    elif latency:
+        why = (f'{missing} without: the last {latency} of the stream wait for frames after '
+               f'them that never come, any others were {skipped}')
+    else:
+        why = f'{missing} without: {skipped}'
+
     lines = [f'stal_node: results for {results} of {total} frames ({why}); {len(frames)} '
              'annotated frames.',
              *(['(frame numbers approximate: the camera was late by half a period or more)']
