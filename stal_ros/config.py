@@ -427,9 +427,10 @@ class TrainConfig(ConfigBase):
     init_from: str = param(
         '', 'Start from the weights of this model checkpoint (a stal-train model.pt or a '
         'models/ file whose weights fit the detector: the same network; settings that own no '
-        "weights, such as the flow's DIS options, may differ, and a larger "
-        'detector.frames.num_frames starts its new flow pairs at zero weight); empty: from '
-        'scratch.')
+        "weights, such as the flow's DIS options, may differ, a larger "
+        'detector.frames.num_frames starts its new flow pairs at zero weight, and a larger '
+        'detector.backbone.width (lite) starts computing what the narrower model did, '
+        'stal_ros.net.widen); empty: from scratch.')
     log_every: int = param(50, 'Log the losses every this many steps.', ge=1)
     checkpoint_every: int = param(500, 'Write a resumable checkpoint every this many steps.',
                                   ge=1)

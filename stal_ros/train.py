@@ -51,6 +51,7 @@ from stal_ros.net.checkpoint import load_checkpoint, save_checkpoint
 from stal_ros.net.checkpoint import load_state as load_weights
 from stal_ros.net.detector import build_model, resolve_device, STALDetector
 from stal_ros.net.losses import DetectionLoss
+from stal_ros.net.widen import widen_width
 
 LOG = logging.getLogger('stal_ros.train')
 STATE_FORMAT = 'stal_ros.training_state'
@@ -416,10 +417,13 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
                           f'per process): {model_reason(model)}')
     if cfg.init_from:
         # Only the weights must fit: settings that own no weights (the flow's DIS preset,
-        # camera compensation, ...) may change from the run that made them, and K may grow.
+        # camera compensation, ...) may change from the run that made them, K may grow and
+        # the backbone may widen.
         trained = load_checkpoint(cfg.init_from)
-        load_weights(model, widen_frames(trained.model, trained.config, model),
-                     f'train.init_from {cfg.init_from}')
+        weights = widen_frames(trained.model, trained.config, model)
+        if trained.config.backbone.width != recipe.detector.backbone.width:
+            weights = widen_width(weights, model, seed=cfg.seed)
+        load_weights(model, weights, f'train.init_from {cfg.init_from}')
     start = 0
     state = None
     if resume is not None:
