@@ -434,6 +434,17 @@ class TrainConfig(ConfigBase):
     log_every: int = param(50, 'Log the losses every this many steps.', ge=1)
     checkpoint_every: int = param(500, 'Write a resumable checkpoint every this many steps.',
                                   ge=1)
+    swa_every: int = param(
+        0, 'Stochastic weight averaging (Izmailov et al. 2018; stal_ros.net.averaging): from '
+        'step swa_start * iterations on, add the weights to a running mean every this many '
+        'steps; model.pt is then the mean, with its batch-norm statistics re-estimated on '
+        'swa_bn_batches training batches, and model_last.pt the last weights (0: off).', ge=0)
+    swa_start: float = param(
+        0.5, 'Fraction of the iterations after which the weights are averaged (swa_every > 0).',
+        ge=0.0, lt=1.0)
+    swa_bn_batches: int = param(
+        100, "Training batches that re-estimate the averaged model's batch-norm statistics.",
+        ge=1)
 
 
 # The node's own settings: ROS-free, so that the bag tools read the same defaults.

@@ -16,7 +16,9 @@ data order (a permutation per epoch from (seed, epoch)) and every augmentation (
 Outputs in ``--out``: ``recipe.yaml``, ``last.pt`` (resumable: model, optimiser, schedule, step;
 written atomically every ``train.checkpoint_every`` steps and at the end), ``model.pt`` (the
 model checkpoint of ``net.checkpoint``, loadable by ``build_detector``), ``log.jsonl`` (the
-losses) and TensorBoard events when ``tensorboard`` is installed.
+losses) and TensorBoard events when ``tensorboard`` is installed.  With weight averaging
+(``train.swa_every``, ``stal_ros.net.averaging``) ``model.pt`` holds the averaged weights and
+``model_last.pt`` the last ones.
 
 Several GPUs or nodes: ``torchrun --nproc_per_node N -m stal_ros.train ...`` (PyTorch DDP, NCCL
 on CUDA, gloo on CPU); ``train.batch_size`` is the global batch, split over the processes.
@@ -47,6 +49,7 @@ from stal_ros.data.clips import ClipDataset, collate
 from stal_ros.data.motion import CLASS_NAMES, make_split, MotionConfig
 from stal_ros.data.public import KINDS, open_dataset
 from stal_ros.frames import FrameBuffer
+from stal_ros.net.averaging import estimate_batch_norm, WeightAverage
 from stal_ros.net.checkpoint import load_checkpoint, save_checkpoint
 from stal_ros.net.checkpoint import load_state as load_weights
 from stal_ros.net.detector import build_model, resolve_device, STALDetector
@@ -252,11 +255,13 @@ def lr_factor(step: int, iterations: int, cfg: OptimConfig) -> float:
 
 
 def save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
-               recipe: TrainRecipe) -> None:
+               recipe: TrainRecipe, average: WeightAverage | None = None) -> None:
     """Write the resumable training state atomically (loadable with weights_only=True)."""
     payload = {'format': STATE_FORMAT, 'version': STATE_VERSION, 'step': step,
                'model': {k: v.detach().cpu() for k, v in model.state_dict().items()},
                'optimizer': optimizer.state_dict(), 'recipe': recipe.to_dict()}
+    if average is not None:
+        payload['average'] = average.state_dict()
     tmp = path.with_name(path.name + '.tmp')
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -438,6 +443,11 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
     optimizer = make_optimizer(model, recipe.optim)
     if state is not None:
         optimizer.load_state_dict(state['optimizer'])
+    average = WeightAverage(model) if cfg.swa_every else None
+    if average is not None and state is not None and 'average' in state:
+        average.load_state_dict(state['average'])
+        average.to(device)
+    swa_first = math.ceil(cfg.swa_start * cfg.iterations)
     net: nn.Module = model
     if process.world > 1:
         net = nn.parallel.DistributedDataParallel(
@@ -514,6 +524,9 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
             sums[key] = sums.get(key, 0.0) + value
         summed += 1
         done = step + 1
+        if average is not None and done >= swa_first and \
+                (done % cfg.swa_every == 0 or done == cfg.iterations):
+            average.update(model)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f'{values["loss"]:.3f}')
@@ -528,14 +541,24 @@ def train(recipe: TrainRecipe, out: str | os.PathLike, resume: str | os.PathLike
                          mean['flow'], mean['lr'], time.monotonic() - began)
             sums, summed = {}, 0
         if process.main and (done % cfg.checkpoint_every == 0 or done == end):
-            save_state(out / 'last.pt', model, optimizer, done, recipe)
+            save_state(out / 'last.pt', model, optimizer, done, recipe, average)
     if bar is not None:
         bar.close()
     logger.close()
     path = out / 'model.pt'
     if process.main and end == cfg.iterations:
-        save_checkpoint(path, model, recipe.detector, iterations=cfg.iterations,
-                        recipe=recipe.to_dict(), seconds=round(time.monotonic() - began, 1))
+        meta = {'iterations': cfg.iterations, 'recipe': recipe.to_dict()}
+        if average is not None:
+            save_checkpoint(out / 'model_last.pt', model, recipe.detector,
+                            seconds=round(time.monotonic() - began, 1), **meta)
+            average.apply_to(model)
+            used = estimate_batch_norm(model, (b[0].to(device) for b in stream),
+                                       cfg.swa_bn_batches)
+            meta['swa'] = {'averaged': average.count, 'batch_norm_batches': used}
+            LOG.info('model.pt: the mean of %d weights from step %d on, batch norm from %d '
+                     'batches', average.count, swa_first, used)
+        save_checkpoint(path, model, recipe.detector,
+                        seconds=round(time.monotonic() - began, 1), **meta)
     if process.world > 1:
         dist.barrier()
         dist.destroy_process_group()

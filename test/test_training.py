@@ -162,6 +162,41 @@ def test_resume_continues_at_the_same_step_with_the_same_state(tmp_path):
         train(other, tmp_path / 'x', resume=stopped / 'last.pt', progress=False)
 
 
+def test_weight_averaging_writes_the_mean_of_the_late_weights_and_fresh_bn_statistics(
+        tmp_path):
+    settings = TINY_RUN + ['train.iterations=5', 'optim.lr=0.003', 'optim.milestones=[]']
+    plain = load_recipe(None, settings)
+    iterates = {}
+    for step in range(1, 6):        # the weights after each step, one step per invocation
+        train(plain, tmp_path / 'plain', progress=False, stop_after=1,
+              resume=None if step == 1 else tmp_path / 'plain' / 'last.pt')
+        iterates[step] = load_state(tmp_path / 'plain' / 'last.pt')['model']
+    # Averaging every 2 steps from step 2 (0.4 * 5) on takes steps 2, 4 and the last, 5;
+    # interrupted after step 3 (the mean of one) and resumed.
+    swa = load_recipe(None, settings + ['train.swa_every=2', 'train.swa_start=0.4',
+                                        'train.swa_bn_batches=3'])
+    run = tmp_path / 'swa'
+    train(swa, run, progress=False, stop_after=3)
+    assert not (run / 'model.pt').exists() and load_state(run / 'last.pt')['average']['count'] == 1
+    path = train(swa, run, resume=run / 'last.pt', progress=False)
+    last, averaged = load_checkpoint(run / 'model_last.pt'), load_checkpoint(path)
+    assert averaged.meta['swa'] == {'averaged': 3, 'batch_norm_batches': 3}
+    model = build_model(swa.detector)
+    params = {name for name, _ in model.named_parameters()}
+    norms = [key for key in averaged.model if key.endswith('running_mean')]
+    assert norms and params
+    for key, value in averaged.model.items():
+        torch.testing.assert_close(last.model[key], iterates[5][key], msg=key)
+        if key in params:
+            mean = (iterates[2][key] + iterates[4][key] + iterates[5][key]) / 3
+            torch.testing.assert_close(value, mean, msg=key)
+        elif key.endswith('num_batches_tracked'):     # statistics from the 3 batches alone
+            assert value.item() == 3, key
+    assert any(not torch.allclose(averaged.model[key], last.model[key]) for key in norms)
+    detector = build_detector(checkpoint=path)
+    assert detector.config == swa.detector
+
+
 def test_a_model_trained_on_k_frames_starts_a_larger_k_computing_the_same(tmp_path):
     """init_from a K = 3 model into K = 5: the new outer flow pairs start at zero weight."""
     short = load_recipe(None, TINY_RUN + ['train.iterations=2', 'detector.frames.mode=centred'])
