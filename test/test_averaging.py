@@ -15,13 +15,11 @@ def test_the_average_is_the_mean_of_the_weights_it_was_given():
     average = WeightAverage(model)
     with pytest.raises(ValueError, match='no weights have been averaged'):
         average.apply_to(model)
-    seen = []
     for value in (1.0, 2.0, 6.0):
         with torch.no_grad():
             model.weight.fill_(value)
             model.bias.fill_(-value)
         average.update(model)
-        seen.append(value)
     restored = WeightAverage(model)
     restored.load_state_dict(average.state_dict())
     restored.apply_to(model)

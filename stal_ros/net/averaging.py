@@ -111,26 +111,15 @@ def estimate_batch_norm(model: nn.Module, clips: Iterable[torch.Tensor],
         return 0
     momenta = [m.momentum for m in norms]
     for norm in norms:
-        _reset(norm)
+        norm.reset_running_stats()
         norm.momentum = None
     was_training = model.training
     model.train()
-    used = 0
     source: Iterator[torch.Tensor] = iter(clips)
     with torch.no_grad():
         for _ in range(batches):
             model(next(source))
-            used += 1
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
     model.train(was_training)
-    return used
-
-
-def _reset(norm: nn.Module) -> None:
-    if isinstance(norm, StreamBatchNorm2d):
-        norm.running_mean.zero_()
-        norm.running_var.fill_(1.0)
-        norm.num_batches_tracked.zero_()
-    else:
-        norm.reset_running_stats()
+    return batches

@@ -59,6 +59,12 @@ class StreamBatchNorm2d(nn.Module):
                 out.running_var.copy_(bn.running_var.expand(num_streams, -1))
         return out
 
+    def reset_running_stats(self) -> None:
+        """Zero the running means and batch count, set the variances to one (as nn.BatchNorm2d)."""
+        self.running_mean.zero_()
+        self.running_var.fill_(1.0)
+        self.num_batches_tracked.zero_()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise (S * N, C, H, W) stream-major stacked streams; same shape out."""
         if self.training:
