@@ -12,7 +12,10 @@ edge frame repeated, so every frame has a result (``FrameBuffer.flush``).  Score
 * video-mAP at 0.2, 0.5, 0.75 and 0.5:0.95 from the linker's tubes (optionally trimmed with
   ROAD's Viterbi and minimum length, ``--trim``);
 * the flow end-point error of the model's flow subnet (learned or classical) against the exact
-  flow, on the pixels where the flow is defined, when the split carries ground-truth flow.
+  flow, on the pixels where the flow is defined, when the split carries ground-truth flow;
+* with ``--bootstrap N``, how far the split resolves frame-mAP and video-mAP@0.5: their
+  standard deviation and 95 % interval over N draws of the split's videos with replacement
+  (``stal_ros.metrics.bootstrap``).
 
 It prints per-class tables, writes precision-recall plots (PNG) and ``report.json`` with the
 model's sha256, its config, the evaluation settings and every number printed.  The split is
@@ -41,6 +44,7 @@ from stal_ros.data.motion import ground_truth, make_split, MotionConfig
 from stal_ros.frames import FrameBuffer
 from stal_ros.metrics import (APResult, DEFAULT_THRESHOLDS, DetectedTube, frame_ap,
                               frame_confusion, FrameDetections, video_ap, VideoAPResult)
+from stal_ros.metrics.bootstrap import bootstrap_map
 from stal_ros.net.detector import build_detector, Detector
 from stal_ros.net.flow_loss import endpoint_error
 from stal_ros.tubes import OnlineTubeLinker, ScoreSmoother
@@ -168,8 +172,12 @@ def _plot(results: dict[str, APResult], path: Path) -> None:
 
 
 def evaluate(detector: Detector, videos: Sequence[Any], gt: Any, *, tubes: TubeConfig,
-             trim: TrimConfig | None, iou: float = 0.5) -> dict[str, Any]:
-    """Score a detector on videos; return every number (see the module docstring)."""
+             trim: TrimConfig | None, iou: float = 0.5,
+             bootstrap: int = 0) -> dict[str, Any]:
+    """Score a detector on videos; return every number (see the module docstring).
+
+    ``bootstrap``: draws of the videos for the mAPs' intervals (0: none).
+    """
     if not videos:
         raise ValueError('evaluate: expected at least one video, got none')
     length = max(v.frames.shape[0] for v in videos)
@@ -189,7 +197,10 @@ def evaluate(detector: Detector, videos: Sequence[Any], gt: Any, *, tubes: TubeC
     video = video_ap(gt, found, DEFAULT_THRESHOLDS)
     epe = flow_error(detector, videos)
     num_frames = sum(v.frames.shape[0] for v in videos)
+    spread = (bootstrap_map(gt, detections, found, draws=bootstrap, iou=iou)
+              if bootstrap else None)
     return {'frame': frames, 'confusion': confusion, 'video': video, 'flow_epe': epe,
+            'bootstrap': spread,
             'num_videos': len(videos),
             'num_frames': num_frames, 'num_tubes': len(found),
             'seconds_per_frame': seconds / max(num_frames, 1)}
@@ -209,7 +220,17 @@ def summary(numbers: dict[str, Any]) -> dict[str, Any]:
         'video_classes_0.5': _rows(video.result(0.5)),
         'flow_epe': numbers['flow_epe'], 'num_videos': numbers['num_videos'],
         'num_frames': numbers['num_frames'], 'num_tubes': numbers['num_tubes'],
-        'seconds_per_frame': numbers['seconds_per_frame']}
+        'seconds_per_frame': numbers['seconds_per_frame'],
+        'bootstrap': _bootstrap_body(numbers.get('bootstrap'))}
+
+
+def _bootstrap_body(spread: dict[str, Any] | None) -> dict[str, Any] | None:
+    if spread is None:
+        return None
+    first = next(iter(spread.values()))
+    return {'draws': int(first.samples.size), 'level': first.level,
+            'frame_map': spread['frame_map'].to_dict(),
+            'video_map_0.5': spread['video_map'].to_dict()}
 
 
 def _confusion_rows(counts: np.ndarray, names: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -259,6 +280,14 @@ def print_report(numbers: dict[str, Any], stream: Any = None) -> dict[str, Any]:
                  + (f'; flow EPE {epe:.3f} px' if epe is not None else '')
                  + (f'; {seconds * 1000:.1f} ms per frame' if seconds is not None else '')
                  + '\n')
+    spread = report.get('bootstrap')
+    if spread is not None:
+        stream.write(f"bootstrap over the videos ({spread['draws']} draws): "
+                     + '; '.join(f"{name} sd {m['sd']:.4f}, {100 * spread['level']:g} % "
+                                 f"interval {m['low']:.4f}-{m['high']:.4f}"
+                                 for name, m in (('frame-mAP', spread['frame_map']),
+                                                 ('video-mAP@0.5', spread['video_map_0.5'])))
+                     + '\n')
     return report
 
 
@@ -311,9 +340,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--trim', action='store_true',
                         help="trim tubes (ROAD's Viterbi + minimum length) before video-AP")
     parser.add_argument('--device', help="override the model's device ('cpu', 'cuda')")
+    parser.add_argument('--bootstrap', type=int, default=0, metavar='N',
+                        help='also print the standard deviation and 95 %% interval of '
+                        'frame-mAP and video-mAP@0.5 over N draws of the videos with '
+                        'replacement (default 0: none; 200 is plenty)')
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:
         parser.error(f'--count {args.count}: expected at least 1 video')
+    if args.bootstrap < 0:
+        parser.error(f'--bootstrap {args.bootstrap}: expected 0 (none) or more draws')
     if args.size < 16:
         parser.error(f'--size {args.size}: expected at least 16 pixels')
     public = None
@@ -360,7 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         gt = ground_truth(videos)
         split = args.data or args.split
     numbers = evaluate(detector, videos, gt, tubes=TubeConfig(),
-                       trim=TrimConfig() if args.trim else None, iou=args.iou)
+                       trim=TrimConfig() if args.trim else None, iou=args.iou,
+                       bootstrap=args.bootstrap)
     report = print_report(numbers)
     if args.out:
         write_report(args.out, numbers, report, {

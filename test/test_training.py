@@ -242,9 +242,14 @@ def test_evaluation_report_holds_the_numbers_it_prints(tmp_path, capsys):
     path = train(recipe, tmp_path / 'run', progress=False)
     out = tmp_path / 'eval'
     assert evaluate_main(['--model', str(path), '--count', '2', '--size', '64',
-                          '--out', str(out)]) == 0
+                          '--out', str(out), '--bootstrap', '7']) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / 'report.json').read_text())
+    spread = report['bootstrap']
+    assert spread['draws'] == 7 and spread['frame_map']['value'] == report['frame_map']
+    assert spread['video_map_0.5']['value'] == report['video_map']['0.5']
+    assert (f"frame-mAP sd {spread['frame_map']['sd']:.4f}, 95 % interval "
+            f"{spread['frame_map']['low']:.4f}-{spread['frame_map']['high']:.4f}") in printed
     assert report['video_size'] == 64 and report['num_frames'] == 2 * 40
     assert f"frame-mAP@0.5 {report['frame_map']:.4f}" in printed
     assert f"@0.5 {report['video_map']['0.5']:.4f}" in printed
@@ -258,6 +263,9 @@ def test_evaluation_report_holds_the_numbers_it_prints(tmp_path, capsys):
     with pytest.raises(SystemExit):
         evaluate_main(['--model', str(path), '--size', '8'])
     assert '--size 8: expected at least 16 pixels' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate_main(['--model', str(path), '--bootstrap', '-1'])
+    assert '--bootstrap -1: expected 0 (none) or more draws' in capsys.readouterr().err
 
 
 @pytest.mark.slow
