@@ -227,8 +227,8 @@ def summary(numbers: dict[str, Any]) -> dict[str, Any]:
 def _bootstrap_body(spread: dict[str, Any] | None) -> dict[str, Any] | None:
     if spread is None:
         return None
-    first = next(iter(spread.values()))
-    return {'draws': int(first.samples.size), 'level': first.level,
+    frame = spread['frame_map']
+    return {'draws': int(frame.samples.size), 'level': frame.level,
             'frame_map': spread['frame_map'].to_dict(),
             'video_map_0.5': spread['video_map'].to_dict()}
 

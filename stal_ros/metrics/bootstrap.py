@@ -77,7 +77,7 @@ def _rename(gt: GroundTruth, detections: FrameDetections, rows: dict[str, np.nda
         idx = rows.get(name, np.zeros(0, np.int64))
         parts.append(FrameDetections([new] * idx.size, detections.frames[idx],
                                      detections.labels[idx], detections.scores[idx],
-                                     detections.boxes[idx].reshape(-1, 4)))
+                                     detections.boxes[idx]))
         tubes += [replace(t, video=new) for t in tubes_of.get(name, [])]
     return (GroundTruth(videos, gt.num_classes, gt.class_names),
             FrameDetections.concatenate(parts), tubes)
